@@ -1,0 +1,110 @@
+//! Command-line arguments (clap derive). Raw arguments only: validation of
+//! what they name happens in `config` and the command handlers.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chipwatch",
+    version,
+    about = "Watch news feeds for chip-export developments between the US, its allies and China"
+)]
+pub struct Cli {
+    /// Config file [default: $CHIPWATCH_CONFIG, ./chipwatch.toml, the user's
+    /// config dir, else the shipped default]
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log output (-v debug, -vv trace)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less output (-q warnings and errors only, -qq errors only)
+    #[arg(long, short = 'q', global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch every configured feed once and store new articles
+    Crawl(CrawlArgs),
+    /// List, add, remove, import or export feeds
+    #[command(subcommand)]
+    Feeds(FeedsCmd),
+    /// Write stored articles as JSON Lines or CSV
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Only crawl this feed (name or URL); may be repeated
+    #[arg(long = "feed", value_name = "NAME_OR_URL")]
+    pub feeds: Vec<String>,
+    /// Never show a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsCmd {
+    /// Show every feed with its health
+    List {
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Add a feed to the config file
+    Add {
+        url: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// ISO 639-1 language of the feed, when it does not say
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Remove a feed (by name or URL) from the config file; its articles stay
+    Remove {
+        #[arg(value_name = "NAME_OR_URL")]
+        feed: String,
+    },
+    /// Add every feed of an OPML file to the config file
+    Import { file: PathBuf },
+    /// Write the configured feeds as OPML 2.0 to stdout
+    Export,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Only articles published (or first seen) on or after this date
+    /// (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}

@@ -1,0 +1,266 @@
+//! chipwatch: a news-monitoring crawler for chip-export developments.
+//!
+//! Code map, in reading order (see README.md, "Architecture"):
+//! - [`cli`]: raw command-line arguments; [`config`]: the validated config.
+//! - [`model`]: plain data shared by the modules.
+//! - [`fetch`]: HTTP and local files (the only module that knows reqwest).
+//! - [`parse`]: feed bytes → items; charset, repair, HTML text (pure).
+//! - [`dedup`]: canonical URLs and content fingerprints (pure).
+//! - [`store`]: SQLite (the only module that knows rusqlite).
+//! - [`crawl`]: one pass over the feeds, outcomes as data.
+//! - [`feeds`], [`opml`]: subscription management.
+//! - [`output`]: everything printed on stdout.
+
+pub mod cli;
+pub mod config;
+pub mod model;
+
+pub mod fetch;
+pub mod parse;
+
+pub mod dedup;
+pub mod store;
+
+pub mod crawl;
+
+pub mod feeds;
+pub mod opml;
+
+pub mod output;
+pub mod telemetry;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::cli::{Cli, Command, ExportFormat, FeedsCmd, TableFormat};
+use crate::config::{Config, ConfigError, Locations};
+use crate::store::Db;
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    /// A runtime failure (exit 1).
+    Failure,
+    /// Usage or config error (exit 2).
+    Usage,
+    /// A crawl in which every feed failed (exit 3).
+    AllFeedsFailed,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::AllFeedsFailed => 3,
+        })
+    }
+}
+
+/// A problem with what the user asked for (exit 2), as opposed to a runtime failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error that ended the run.
+pub fn exit_code_for(err: &anyhow::Error) -> Exit {
+    if err.chain().any(|e| e.is::<ConfigError>() || e.is::<UsageError>()) {
+        Exit::Usage
+    } else {
+        Exit::Failure
+    }
+}
+
+/// Run one CLI command.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let loc = Locations::from_env();
+    let path = loc.resolve(cli.config.as_deref());
+    let cfg = config::load(path.as_deref(), &loc)?;
+    tracing::debug!(config = %cfg.source, database = %cfg.database.display(), "configuration loaded");
+    match cli.command {
+        Command::Crawl(args) => cmd_crawl(&cfg, &args).await,
+        Command::Feeds(cmd) => cmd_feeds(&cfg, path, &loc, cmd).await,
+        Command::Export(args) => cmd_export(&cfg, &args).await,
+    }
+}
+
+async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
+    Db::open(cfg.database.clone())
+        .await
+        .with_context(|| format!("cannot use the database at {}", cfg.database.display()))
+}
+
+async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> {
+    if cfg.feeds.iter().all(|f| !f.enabled) {
+        return Err(UsageError(format!(
+            "{} lists no enabled feeds; add [[feeds]] tables or run `chipwatch feeds add URL`",
+            cfg.source
+        ))
+        .into());
+    }
+    let selected: Vec<_> = if args.feeds.is_empty() {
+        cfg.feeds.clone()
+    } else {
+        let mut out = Vec::new();
+        for want in &args.feeds {
+            let hits: Vec<_> = cfg
+                .feeds
+                .iter()
+                .filter(|f| f.url == *want || f.name.as_deref() == Some(want.as_str()))
+                .cloned()
+                .collect();
+            if hits.is_empty() {
+                return Err(UsageError(format!("no configured feed is named or at `{want}`")).into());
+            }
+            out.extend(hits);
+        }
+        out
+    };
+    let db = open_db(cfg).await?;
+    let all = cfg.feeds.clone();
+    let rows = db.call(move |s| s.sync_feeds(&all)).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| selected.iter().any(|f| f.url == r.url && f.enabled))
+        .collect();
+    let fetcher = fetch::Fetcher::new(&cfg.http)?;
+
+    let tty = std::io::stderr().is_terminal() && !args.no_progress;
+    let bar = tty.then(|| {
+        let bar = indicatif::ProgressBar::new(rows.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} feeds  {msg}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let reports = crawl::crawl(&db, &fetcher, rows, cfg.http.concurrency, |r| match &bar {
+        Some(bar) => {
+            bar.set_message(output::progress_line(r));
+            bar.inc(1);
+        }
+        None => tracing::debug!(feed = %r.label(), "{}", output::progress_line(r)),
+    })
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let total = db.call(|s| s.article_count()).await?;
+    output::crawl_summary(&reports, total);
+    Ok(if reports.iter().any(|r| r.outcome.is_success()) {
+        Exit::Ok
+    } else {
+        Exit::AllFeedsFailed
+    })
+}
+
+async fn cmd_feeds(
+    cfg: &Config,
+    path: Option<PathBuf>,
+    loc: &Locations,
+    cmd: FeedsCmd,
+) -> anyhow::Result<Exit> {
+    match cmd {
+        FeedsCmd::List { format } => {
+            let db = open_db(cfg).await?;
+            let all = cfg.feeds.clone();
+            let rows = db
+                .call(move |s| {
+                    s.sync_feeds(&all)?;
+                    s.feeds()
+                })
+                .await?;
+            output::feeds_list(&rows, format == TableFormat::Json)?;
+        }
+        FeedsCmd::Add { url, name, lang } => {
+            let (file, created) = feeds::editable_path(path.as_deref(), loc)?;
+            if created {
+                output::line(&format!("created {} from the shipped default", file.display()));
+            }
+            let (added, skipped) = feeds::add(&file, &[feeds::NewFeed { url, name, lang }])?;
+            for u in added {
+                output::line(&format!("added {u} to {}", file.display()));
+            }
+            for u in skipped {
+                output::line(&format!("{u} is already in {}", file.display()));
+            }
+        }
+        FeedsCmd::Remove { feed } => {
+            let Some(file) = path else {
+                bail!(UsageError(
+                    "no config file is in use (the shipped default is built in); copy it with `chipwatch feeds add` or pass --config".into()
+                ));
+            };
+            let url = feeds::remove(&file, &feed)?;
+            output::line(&format!(
+                "removed {url} from {} (its articles stay stored)",
+                file.display()
+            ));
+        }
+        FeedsCmd::Import { file: opml_path } => {
+            let text = std::fs::read_to_string(&opml_path)
+                .with_context(|| format!("cannot read {}", opml_path.display()))?;
+            let outlines =
+                opml::parse(&text).map_err(|e| UsageError(format!("{}: {e}", opml_path.display())))?;
+            let (file, created) = feeds::editable_path(path.as_deref(), loc)?;
+            if created {
+                output::line(&format!("created {} from the shipped default", file.display()));
+            }
+            let new: Vec<_> = outlines
+                .into_iter()
+                .map(|o| feeds::NewFeed {
+                    url: o.url,
+                    name: o.title,
+                    lang: o.lang.as_deref().and_then(parse::normalise_lang),
+                })
+                .collect();
+            let (added, skipped) = feeds::add(&file, &new)?;
+            output::line(&format!(
+                "imported {} feeds into {} ({} already there)",
+                added.len(),
+                file.display(),
+                skipped.len()
+            ));
+        }
+        FeedsCmd::Export => {
+            let outlines: Vec<_> = cfg
+                .feeds
+                .iter()
+                .map(|f| opml::Outline {
+                    url: f.url.clone(),
+                    title: f.name.clone(),
+                    lang: f.lang.clone(),
+                })
+                .collect();
+            output::line(opml::write("chipwatch feeds", &outlines).trim_end());
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+fn parse_date(s: &str) -> Result<DateTime<Utc>, UsageError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| UsageError(format!("`{s}` is not a date (use YYYY-MM-DD or RFC 3339)")))
+}
+
+async fn cmd_export(cfg: &Config, args: &cli::ExportArgs) -> anyhow::Result<Exit> {
+    let since = args.since.as_deref().map(parse_date).transpose()?;
+    let db = open_db(cfg).await?;
+    let rows = db.call(move |s| s.export(since)).await?;
+    match args.format {
+        ExportFormat::Jsonl => output::export_jsonl(&rows)?,
+        ExportFormat::Csv => output::export_csv(&rows)?,
+    }
+    Ok(Exit::Ok)
+}

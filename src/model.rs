@@ -1,0 +1,59 @@
+//! Plain data shared by the modules: no IO, no behaviour beyond accessors.
+
+use chrono::{DateTime, Utc};
+
+/// Row id of a feed in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FeedId(pub i64);
+
+/// Row id of an article in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArticleId(pub i64);
+
+impl std::fmt::Display for FeedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for ArticleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A feed document after parsing: what the publisher said about itself and its items.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    /// Declared language (`<language>`, `xml:lang`), lower-cased primary tag.
+    pub lang: Option<String>,
+    /// `<ttl>` in minutes, when the feed sets one.
+    pub ttl_minutes: Option<u32>,
+    pub items: Vec<ParsedItem>,
+}
+
+/// One entry of a feed, cleaned up: text decoded, HTML sanitised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedItem {
+    /// The publisher's id (`<guid>`, `<id>`, JSON `id`), if it gave one.
+    pub guid: Option<String>,
+    /// The article's link, absolute.
+    pub url: Option<String>,
+    pub title: String,
+    /// Summary (or content when no summary) as plain text.
+    pub summary_text: String,
+    /// Summary as sanitised HTML, safe to show in a page.
+    pub summary_html: String,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub lang: Option<String>,
+}
+
+/// A feed as the crawler sees it: its identity and the state of its last fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FeedState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}

@@ -1,0 +1,241 @@
+//! Everything the CLI prints on stdout: crawl summaries, feed lists,
+//! exports. The only module allowed to print.
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::crawl::{FeedOutcome, FeedReport, error_chain};
+use crate::store::{ExportRow, FeedRow};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(header.iter().copied());
+    t
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// One line per feed as it finishes (when stdout is not a terminal).
+pub fn progress_line(r: &FeedReport) -> String {
+    format!("{:<14} {}", status_text(&r.outcome), r.label())
+}
+
+fn status_text(o: &FeedOutcome) -> String {
+    match o {
+        FeedOutcome::NotModified => "not modified".into(),
+        FeedOutcome::Updated { .. } => "ok".into(),
+        FeedOutcome::Failed(_) => "failed".into(),
+    }
+}
+
+/// The summary table printed after a crawl.
+pub fn crawl_summary(reports: &[FeedReport], total_articles: u64) {
+    let mut t = table(&[
+        "feed",
+        "status",
+        "items",
+        "new",
+        "updated",
+        "also in other feeds",
+        "time",
+    ]);
+    let (mut ok, mut nm, mut failed, mut new, mut updated) = (0, 0, 0, 0, 0);
+    for r in reports {
+        let (status, items, n, u, l) = match &r.outcome {
+            FeedOutcome::NotModified => {
+                nm += 1;
+                (
+                    "not modified".to_owned(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )
+            }
+            FeedOutcome::Updated {
+                counts,
+                items,
+                discovered,
+            } => {
+                ok += 1;
+                new += counts.new;
+                updated += counts.updated;
+                let status = match discovered {
+                    Some(d) => format!("ok (feed found at {d})"),
+                    None => "ok".to_owned(),
+                };
+                (
+                    status,
+                    items.to_string(),
+                    counts.new.to_string(),
+                    counts.updated.to_string(),
+                    counts.linked.to_string(),
+                )
+            }
+            FeedOutcome::Failed(e) => {
+                failed += 1;
+                (
+                    format!("failed: {}", error_chain(e)),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )
+            }
+        };
+        t.add_row(vec![
+            truncate(r.label(), 40),
+            status,
+            items,
+            n,
+            u,
+            l,
+            format!("{:.1}s", r.elapsed.as_secs_f64()),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} feeds: {ok} ok, {nm} not modified, {failed} failed; {new} new articles, {updated} updated; {total_articles} articles stored",
+        reports.len()
+    );
+    let unreachable = reports.iter().all(|r| {
+        matches!(
+            &r.outcome,
+            FeedOutcome::Failed(crate::crawl::FeedError::Fetch(
+                crate::fetch::FetchError::Connect { .. } | crate::fetch::FetchError::Timeout { .. }
+            ))
+        )
+    });
+    if !reports.is_empty() && unreachable {
+        println!(
+            "No feed could be reached: is this machine online? `chipwatch --config config/demo.toml crawl` runs on local demo feeds."
+        );
+    }
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "never".into())
+}
+
+pub fn feeds_list(rows: &[FeedRow], json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        for r in rows {
+            let v = serde_json::json!({
+                "url": r.url, "name": r.name, "title": r.title, "lang": r.lang,
+                "configured": r.active, "status": r.last_status, "last_fetch": r.last_fetch,
+                "last_ok": r.last_ok, "last_error": r.last_error,
+                "consecutive_failures": r.consecutive_failures, "retry_after": r.retry_after,
+                "discovered_url": r.discovered_url, "articles": r.articles,
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(());
+    }
+    let mut t = table(&[
+        "feed",
+        "url",
+        "status",
+        "last success",
+        "failures",
+        "articles",
+        "last error",
+    ]);
+    for r in rows {
+        let status = match (r.active, r.last_status.as_deref()) {
+            (false, _) => "not in config".to_owned(),
+            (true, None) => "never fetched".to_owned(),
+            (true, Some(s)) => s.to_owned(),
+        };
+        t.add_row(vec![
+            truncate(r.name.as_deref().or(r.title.as_deref()).unwrap_or("-"), 30),
+            truncate(&r.url, 60),
+            status,
+            when(r.last_ok),
+            r.consecutive_failures.to_string(),
+            r.articles.to_string(),
+            truncate(r.last_error.as_deref().unwrap_or(""), 60),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn line(s: &str) {
+    println!("{s}");
+}
+
+fn export_json(r: &ExportRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id.0,
+        "url": r.url,
+        "canonical_url": r.canonical_url,
+        "guid": r.guid,
+        "title": r.title,
+        "summary": r.summary,
+        "lang": r.lang,
+        "published": r.published,
+        "first_seen": r.first_seen,
+        "feed": r.feed,
+        "feed_name": r.feed_name,
+        "feeds": r.feeds,
+    })
+}
+
+pub fn export_jsonl(rows: &[ExportRow]) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for r in rows {
+        serde_json::to_writer(&mut out, &export_json(r))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn export_csv(rows: &[ExportRow]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    w.write_record([
+        "id",
+        "url",
+        "canonical_url",
+        "guid",
+        "title",
+        "lang",
+        "published",
+        "first_seen",
+        "feed",
+        "feed_name",
+        "feeds",
+    ])?;
+    for r in rows {
+        w.write_record([
+            r.id.0.to_string(),
+            r.url.clone().unwrap_or_default(),
+            r.canonical_url.clone().unwrap_or_default(),
+            r.guid.clone(),
+            r.title.clone(),
+            r.lang.clone().unwrap_or_default(),
+            r.published.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            r.first_seen.to_rfc3339(),
+            r.feed.clone(),
+            r.feed_name.clone().unwrap_or_default(),
+            r.feeds.join(" "),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! HTML helpers: plain text for matching, sanitised HTML for display, and
+//! feed discovery in an HTML page. Pure functions; never panic on input.
+
+use scraper::{Html, Node};
+use url::Url;
+
+/// Elements whose text is never shown to a reader.
+const SKIP: &[&str] = &["script", "style", "noscript", "template", "head", "title"];
+/// Elements that separate words even without white space around them.
+const BLOCK: &[&str] = &[
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figure",
+    "figcaption",
+    "pre",
+    "hr",
+    "dd",
+    "dt",
+    "dl",
+];
+
+/// Plain text of an HTML fragment: tags dropped, entities decoded, script
+/// and style content left out, white space collapsed to single spaces.
+pub fn to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return collapse_ws(html);
+    }
+    let fragment = Html::parse_fragment(html);
+    let mut out = String::with_capacity(html.len());
+    let mut skip_depth = 0usize;
+    for edge in fragment.root_element().traverse() {
+        match edge {
+            ego_tree::iter::Edge::Open(node) => match node.value() {
+                Node::Element(el) => {
+                    let name = el.name();
+                    if skip_depth > 0 || SKIP.contains(&name) {
+                        skip_depth += 1;
+                    } else if BLOCK.contains(&name) {
+                        out.push(' ');
+                    }
+                }
+                Node::Text(t) if skip_depth == 0 => out.push_str(t),
+                _ => {}
+            },
+            ego_tree::iter::Edge::Close(node) => {
+                if let Node::Element(el) = node.value() {
+                    if skip_depth > 0 {
+                        skip_depth -= 1;
+                    } else if BLOCK.contains(&el.name()) {
+                        out.push(' ');
+                    }
+                }
+            }
+        }
+    }
+    collapse_ws(&out)
+}
+
+/// Collapse runs of white space (including non-breaking spaces) to one space and trim.
+pub fn collapse_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(|c: char| c.is_whitespace() || c == '\u{a0}') {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Sanitised HTML, safe to embed in a page: no scripts, no event handlers,
+/// links made `rel="noopener noreferrer"`.
+pub fn sanitise(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return escape(html.trim());
+    }
+    ammonia::clean(html)
+}
+
+/// Escape text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Does this document look like an HTML page rather than a feed?
+pub fn looks_like_html(text: &str) -> bool {
+    let mut rest = text.trim_start_matches('\u{feff}').trim_start();
+    // Skip an XML declaration and comments.
+    loop {
+        if let Some(r) = rest.strip_prefix("<?xml") {
+            rest = r.split_once("?>").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = r.split_once("-->").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let head: String = rest.chars().take(15).collect::<String>().to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+/// Feed URLs an HTML page announces with `<link rel="alternate" type="…">`,
+/// resolved against `base`, in page order.
+pub fn discover_feeds(html: &str, base: &Url) -> Vec<String> {
+    const TYPES: &[&str] = &[
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+        "application/rdf+xml",
+        "application/json",
+    ];
+    let doc = Html::parse_document(html);
+    let Ok(sel) = scraper::Selector::parse("link[rel][href]") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for el in doc.select(&sel) {
+        let v = el.value();
+        let is_alt = v.attr("rel").is_some_and(|r| {
+            r.split_ascii_whitespace()
+                .any(|t| t.eq_ignore_ascii_case("alternate"))
+        });
+        let ty = v.attr("type").unwrap_or("").trim().to_ascii_lowercase();
+        if !is_alt || !TYPES.contains(&ty.as_str()) {
+            continue;
+        }
+        if let Some(href) = v.attr("href")
+            && let Ok(url) = base.join(href.trim())
+            && matches!(url.scheme(), "http" | "https" | "file")
+        {
+            let s = String::from(url);
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_text(html: &str, expected: &str) {
+        assert_eq!(to_text(html), expected);
+    }
+
+    #[test]
+    fn text_drops_tags_and_scripts_and_decodes_entities() {
+        check_text("<p>US &amp; China</p><p>ban</p>", "US & China ban");
+        check_text("a<script>alert(1)</script>b", "ab");
+        check_text("<b>H20</b>&nbsp;chips &#x4E2D;&#22269;", "H20 chips 中国");
+        check_text("plain   text\n here", "plain text here");
+        check_text("", "");
+        check_text("<<<>>>&&&;", "<<<>>>&&&;");
+    }
+
+    #[test]
+    fn sanitise_removes_active_content() {
+        let out = sanitise(
+            r#"<p onclick="x()">hi <img src=x onerror=alert(1)><script>bad()</script><a href="https://a.example/">l</a></p>"#,
+        );
+        assert!(
+            !out.contains("onerror") && !out.contains("onclick") && !out.contains("script"),
+            "{out}"
+        );
+        assert!(out.contains("noopener"), "{out}");
+        assert_eq!(sanitise("a < b"), "a &lt; b");
+    }
+
+    #[test]
+    fn html_detection() {
+        assert!(looks_like_html("<!DOCTYPE html><html>"));
+        assert!(looks_like_html("\n <html lang=en>"));
+        assert!(looks_like_html("<?xml version=\"1.0\"?><!-- x --><html>"));
+        assert!(!looks_like_html("<?xml version=\"1.0\"?><rss version=\"2.0\">"));
+        assert!(!looks_like_html(
+            "{\"version\": \"https://jsonfeed.org/version/1.1\"}"
+        ));
+    }
+
+    #[test]
+    fn discovery_resolves_relative_links() {
+        let base = Url::parse("https://news.example/section/page.html").unwrap();
+        let html = r#"<html><head>
+            <link rel="stylesheet" href="/s.css">
+            <link rel="alternate" type="application/rss+xml" href="/feed.xml">
+            <link rel="alternate" type="application/atom+xml" href="atom.xml">
+            <link rel="alternate" type="text/html" href="/fr/">
+            </head></html>"#;
+        assert_eq!(
+            discover_feeds(html, &base),
+            vec![
+                "https://news.example/feed.xml",
+                "https://news.example/section/atom.xml"
+            ]
+        );
+    }
+}

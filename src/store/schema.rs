@@ -1,0 +1,82 @@
+//! Versioned schema. Append migrations; never edit one that has shipped.
+
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = "
+CREATE TABLE feeds (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    name TEXT,
+    lang TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    title TEXT,
+    site_url TEXT,
+    feed_lang TEXT,
+    ttl_minutes INTEGER,
+    etag TEXT,
+    last_modified TEXT,
+    last_fetch INTEGER,
+    last_ok INTEGER,
+    last_status TEXT,
+    last_error TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    retry_after INTEGER,
+    discovered_url TEXT
+);
+
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,
+    feed_id INTEGER NOT NULL REFERENCES feeds(id),
+    guid TEXT NOT NULL,
+    url TEXT,
+    canonical_url TEXT,
+    title TEXT NOT NULL,
+    summary_text TEXT NOT NULL,
+    summary_html TEXT NOT NULL,
+    lang TEXT,
+    published INTEGER,
+    first_seen INTEGER NOT NULL,
+    updated_at INTEGER,
+    content_hash INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX articles_canonical_url ON articles(canonical_url) WHERE canonical_url IS NOT NULL;
+CREATE INDEX articles_content_hash ON articles(content_hash);
+CREATE INDEX articles_published ON articles(published);
+
+CREATE TABLE feed_articles (
+    feed_id INTEGER NOT NULL REFERENCES feeds(id),
+    guid TEXT NOT NULL,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    first_seen INTEGER NOT NULL,
+    PRIMARY KEY (feed_id, guid)
+) WITHOUT ROWID;
+CREATE INDEX feed_articles_article ON feed_articles(article_id);
+
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, summary_text, content='articles', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts(rowid, title, summary_text) VALUES (new.id, new.title, new.summary_text);
+END;
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, title, summary_text) VALUES ('delete', old.id, old.title, old.summary_text);
+END;
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, summary_text ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, title, summary_text) VALUES ('delete', old.id, old.title, old.summary_text);
+    INSERT INTO articles_fts(rowid, title, summary_text) VALUES (new.id, new.title, new.summary_text);
+END;
+";
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1)];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}
