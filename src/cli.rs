@@ -48,6 +48,8 @@ pub enum Command {
     Feeds(FeedsCmd),
     /// Write stored articles as JSON Lines or CSV
     Export(ExportArgs),
+    /// Classify text from stdin: JSON lines {"title","summary","lang"} or plain text lines
+    Classify(ClassifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,4 +109,14 @@ pub struct ExportArgs {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Topic profile to use instead of the configured one
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<PathBuf>,
+    /// Include the evidence (matched terms, rules) in the output
+    #[arg(long)]
+    pub explain: bool,
 }

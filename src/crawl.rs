@@ -9,7 +9,16 @@ use tracing::{debug, info, warn};
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::parse::{self, ParseError};
-use crate::store::{Db, FeedRow, FetchMeta, StoreCounts, StoreError};
+use std::sync::Arc;
+
+use crate::classify::{self, Profile};
+use crate::store::{
+    ArticleText, Db, FeedRow, FetchMeta, PreparedDoc, Store, StoreCounts, StoreError, StoredDecision, Write,
+};
+
+/// A write on its way to the writer, with where to send its result.
+type Pending = (Write, oneshot::Sender<Result<StoreCounts, StoreError>>);
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Why a feed failed this time.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +80,33 @@ pub async fn crawl(
 ) -> Vec<FeedReport> {
     let started = Instant::now();
     let n = feeds.len();
-    let mut reports: Vec<(usize, FeedReport)> = futures::stream::iter(feeds.into_iter().enumerate())
-        .map(|(i, feed)| async move { (i, crawl_one(db, fetcher, feed).await) })
-        .buffer_unordered(concurrency.max(1))
-        .inspect(|(_, r)| on_done(r))
-        .collect()
-        .await;
+    // One writer holds the database for the whole pass and commits whatever
+    // has queued up in one transaction (group commit).
+    let (sender, rx) = mpsc::channel::<Pending>(concurrency.max(1) * 2);
+    let writer = db.spawn(move |store| write_loop(store, rx));
+    // Parsing is CPU work: run at most one parser per core but one, so the
+    // writer keeps a core of its own instead of being starved by dozens of
+    // parser threads.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let parsers = Semaphore::new(cores.saturating_sub(1).max(1));
+    let mut reports: Vec<(usize, FeedReport)> = {
+        let ctx = Ctx {
+            tx: &sender,
+            fetcher,
+            parsers: &parsers,
+        };
+        let ctx = &ctx;
+        futures::stream::iter(feeds.into_iter().enumerate())
+            .map(|(i, feed)| async move { (i, crawl_one(ctx, feed).await) })
+            .buffer_unordered(concurrency.max(1))
+            .inspect(|(_, r)| on_done(r))
+            .collect()
+            .await
+    };
+    drop(sender);
+    if let Err(e) = writer.await {
+        warn!(error = %e, "the database writer stopped");
+    }
     reports.sort_by_key(|(i, _)| *i);
     let reports: Vec<FeedReport> = reports.into_iter().map(|(_, r)| r).collect();
     let failed = reports.iter().filter(|r| !r.outcome.is_success()).count();
@@ -102,10 +132,66 @@ pub async fn crawl(
     reports
 }
 
+/// The writer: take every write that has queued up, apply them in one
+/// transaction, answer each. Runs on the blocking pool until the channel closes.
+fn write_loop(store: &mut Store, mut rx: mpsc::Receiver<Pending>) {
+    const MAX_BATCH: usize = 256;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        let t = Instant::now();
+        let result = store.write_batch(Utc::now(), &writes);
+        debug!(
+            writes = writes.len(),
+            elapsed_us = t.elapsed().as_micros() as u64,
+            "write batch"
+        );
+        match result {
+            Ok(results) => {
+                for (r, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                let message = error_chain(&e);
+                warn!(error = %message, feeds = writes.len(), "a write batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Batch {
+                        message: message.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// What each feed's task shares.
+struct Ctx<'a> {
+    tx: &'a mpsc::Sender<Pending>,
+    fetcher: &'a Fetcher,
+    parsers: &'a Semaphore,
+}
+
+/// Hand a write to the writer and wait for its result.
+async fn write(tx: &mpsc::Sender<Pending>, w: Write) -> Result<StoreCounts, StoreError> {
+    let (reply, result) = oneshot::channel();
+    let closed = || StoreError::Batch {
+        message: "the database writer has stopped".into(),
+    };
+    tx.send((w, reply)).await.map_err(|_| closed())?;
+    result.await.map_err(|_| closed())?
+}
+
 #[tracing::instrument(skip_all, fields(feed_id = %feed.id, url = %feed.url))]
-async fn crawl_one(db: &Db, fetcher: &Fetcher, feed: FeedRow) -> FeedReport {
+async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
     let started = Instant::now();
-    let outcome = match fetch_and_store(db, fetcher, &feed).await {
+    let outcome = match fetch_and_store(ctx, &feed).await {
         Ok(outcome) => outcome,
         Err(error) => {
             let message = error_chain(&error);
@@ -114,12 +200,12 @@ async fn crawl_one(db: &Db, fetcher: &Fetcher, feed: FeedRow) -> FeedReport {
                 FeedError::Fetch(f) => f.retry_after(),
                 _ => None,
             };
-            let id = feed.id;
-            let now = Utc::now();
-            if let Err(e) = db
-                .call(move |s| s.record_failure(id, now, &message, retry_after))
-                .await
-            {
+            let w = Write::Failure {
+                feed: feed.id,
+                error: message,
+                retry_after,
+            };
+            if let Err(e) = write(ctx.tx, w).await {
                 warn!(error = %error_chain(&e), "cannot record the failure");
             }
             FeedOutcome::Failed(error)
@@ -132,19 +218,19 @@ async fn crawl_one(db: &Db, fetcher: &Fetcher, feed: FeedRow) -> FeedReport {
     }
 }
 
-async fn fetch_and_store(db: &Db, fetcher: &Fetcher, feed: &FeedRow) -> Result<FeedOutcome, FeedError> {
+async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, FeedError> {
+    let (tx, fetcher) = (ctx.tx, ctx.fetcher);
     let url = feed.discovered_url.clone().unwrap_or_else(|| feed.url.clone());
     let body = match fetcher.fetch(&url, &feed.state).await? {
         Fetched::NotModified => {
             debug!("not modified");
-            let id = feed.id;
-            db.call(move |s| s.record_not_modified(id, Utc::now())).await?;
+            write(tx, Write::NotModified { feed: feed.id }).await?;
             return Ok(FeedOutcome::NotModified);
         }
         Fetched::Body(body) => body,
     };
     let mut discovered = feed.discovered_url.clone();
-    let (meta_src, doc) = match parse_blocking(body).await {
+    let (meta_src, doc) = match parse_blocking(ctx.parsers, body).await {
         (meta_src, Ok(doc)) => (meta_src, doc),
         (_, Err(FeedError::Parse(ParseError::NotAFeed { discovered: found })))
             if discovered.is_none() && !found.is_empty() =>
@@ -155,7 +241,7 @@ async fn fetch_and_store(db: &Db, fetcher: &Fetcher, feed: &FeedRow) -> Result<F
             let Fetched::Body(body) = fetcher.fetch(&target, &Default::default()).await? else {
                 return Ok(FeedOutcome::NotModified);
             };
-            let (meta_src, doc) = parse_blocking(body).await;
+            let (meta_src, doc) = parse_blocking(ctx.parsers, body).await;
             discovered = Some(target);
             (meta_src, doc?)
         }
@@ -166,11 +252,16 @@ async fn fetch_and_store(db: &Db, fetcher: &Fetcher, feed: &FeedRow) -> Result<F
         last_modified: meta_src.last_modified,
         discovered_url: discovered.clone(),
     };
-    let items = doc.items.len();
-    let id = feed.id;
-    let counts = db
-        .call(move |s| s.store_feed(id, Utc::now(), &meta, &doc))
-        .await?;
+    let items = doc.doc.items.len();
+    let counts = write(
+        tx,
+        Write::Document {
+            feed: feed.id,
+            meta,
+            doc,
+        },
+    )
+    .await?;
     debug!(
         items,
         new = counts.new,
@@ -188,18 +279,73 @@ async fn fetch_and_store(db: &Db, fetcher: &Fetcher, feed: &FeedRow) -> Result<F
 /// Parse on the blocking pool. The body's bytes move into the parser; its
 /// headers come back for the fetch state. A parser panic is that feed's error.
 async fn parse_blocking(
+    parsers: &Semaphore,
     mut body: crate::fetch::Body,
-) -> (crate::fetch::Body, Result<crate::model::ParsedFeed, FeedError>) {
+) -> (crate::fetch::Body, Result<PreparedDoc, FeedError>) {
+    let _permit = parsers
+        .acquire()
+        .await
+        .expect("the parser semaphore is never closed");
     let bytes = std::mem::take(&mut body.bytes);
     let content_type = body.content_type.clone();
     let base = body.final_url.clone();
-    let result =
-        tokio::task::spawn_blocking(move || parse::parse_feed(&bytes, content_type.as_deref(), &base)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        parse::parse_feed(&bytes, content_type.as_deref(), &base).map(PreparedDoc::new)
+    })
+    .await;
     let result = match result {
         Ok(r) => r.map_err(FeedError::from),
         Err(_) => Err(FeedError::ParserPanic),
     };
     (body, result)
+}
+
+/// Classification results of one pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClassifyCounts {
+    pub classified: usize,
+    pub relevant: usize,
+}
+
+/// Classify every article that has no decision yet (new or edited), in
+/// order of publication, and store the decisions.
+pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<ClassifyCounts, StoreError> {
+    db.call(move |store| {
+        let texts = store.unclassified()?;
+        let decisions: Vec<_> = texts.iter().map(|t| (t.id, decide(&profile, t))).collect();
+        let counts = ClassifyCounts {
+            classified: decisions.len(),
+            relevant: decisions.iter().filter(|(_, d)| d.relevant).count(),
+        };
+        store.save_decisions(Utc::now(), &decisions)?;
+        Ok(counts)
+    })
+    .await
+}
+
+/// The decision on one stored article, in its stored form.
+pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
+    let d = classify::classify(
+        profile,
+        &classify::Input {
+            title: &t.title,
+            summary: &t.summary,
+            lang: t.lang.as_deref(),
+        },
+    );
+    StoredDecision {
+        relevant: d.relevant,
+        score: f64::from(d.score),
+        event: d.event.map(|e| e.as_str().to_owned()),
+        chips: serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into()),
+        entities: serde_json::json!({
+            "companies": d.companies, "agencies": d.agencies, "countries": d.countries,
+        })
+        .to_string(),
+        lang: d.lang.clone(),
+        evidence: d.evidence_json(profile).to_string(),
+        profile: profile.fingerprint.clone(),
+    }
 }
 
 /// An error and its causes on one line: `a: b: c`.

@@ -18,6 +18,7 @@ pub mod model;
 pub mod fetch;
 pub mod parse;
 
+pub mod classify;
 pub mod dedup;
 pub mod store;
 
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Crawl(args) => cmd_crawl(&cfg, &args).await,
         Command::Feeds(cmd) => cmd_feeds(&cfg, path, &loc, cmd).await,
         Command::Export(args) => cmd_export(&cfg, &args).await,
+        Command::Classify(args) => cmd_classify(&cfg, &args),
     }
 }
 
@@ -129,6 +131,7 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
         .filter(|r| selected.iter().any(|f| f.url == r.url && f.enabled))
         .collect();
     let fetcher = fetch::Fetcher::new(&cfg.http)?;
+    let profile = std::sync::Arc::new(load_profile(cfg, None)?);
 
     let tty = std::io::stderr().is_terminal() && !args.no_progress;
     let bar = tty.then(|| {
@@ -151,8 +154,9 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let classified = crawl::classify_pending(&db, profile).await?;
     let total = db.call(|s| s.article_count()).await?;
-    output::crawl_summary(&reports, total);
+    output::crawl_summary(&reports, total, classified);
     Ok(if reports.iter().any(|r| r.outcome.is_success()) {
         Exit::Ok
     } else {
@@ -261,6 +265,54 @@ async fn cmd_export(cfg: &Config, args: &cli::ExportArgs) -> anyhow::Result<Exit
     match args.format {
         ExportFormat::Jsonl => output::export_jsonl(&rows)?,
         ExportFormat::Csv => output::export_csv(&rows)?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// The topic profile: `--profile`, else the config's `[topic] profile`, else
+/// the built-in one.
+pub fn load_profile(cfg: &Config, flag: Option<&std::path::Path>) -> anyhow::Result<classify::Profile> {
+    let path = flag
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| cfg.topic_profile.clone());
+    let profile = match path {
+        Some(p) if p.is_file() || flag.is_some() || cfg.source != config::DEFAULT_CONFIG_NAME => {
+            classify::Profile::load(&p).map_err(|e| UsageError(format!("{e:#}")))?
+        }
+        // The built-in config run outside a checkout: use the built-in profile.
+        _ => classify::Profile::builtin(),
+    };
+    tracing::debug!(profile = %profile.source, terms = profile.terms.len(), "topic profile loaded");
+    Ok(profile)
+}
+
+fn cmd_classify(cfg: &Config, args: &cli::ClassifyArgs) -> anyhow::Result<Exit> {
+    use std::io::BufRead;
+    let profile = load_profile(cfg, args.profile.as_deref())?;
+    let stdin = std::io::stdin();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line.context("cannot read stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (title, summary, lang) = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(v) if v.is_object() => {
+                let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+                let summary = parse::html::to_text(&get("summary"));
+                let lang = Some(get("lang")).filter(|l| !l.is_empty());
+                (get("title"), summary, lang)
+            }
+            _ => (line.clone(), String::new(), None),
+        };
+        let d = classify::classify(
+            &profile,
+            &classify::Input {
+                title: &title,
+                summary: &summary,
+                lang: lang.as_deref(),
+            },
+        );
+        output::decision_line(n + 1, &title, &d, args.explain.then_some(&profile))?;
     }
     Ok(Exit::Ok)
 }

@@ -57,3 +57,56 @@ pub struct FeedState {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
 }
+
+/// The kind of development an article reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    Approval,
+    Restriction,
+    Enforcement,
+    Retaliation,
+    Market,
+    Analysis,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::Approval,
+        EventType::Restriction,
+        EventType::Enforcement,
+        EventType::Retaliation,
+        EventType::Market,
+        EventType::Analysis,
+    ];
+    pub const NAMES: [&'static str; 6] = [
+        "approval",
+        "restriction",
+        "enforcement",
+        "retaliation",
+        "market",
+        "analysis",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+    }
+
+    /// A new development (as opposed to commentary or market news): these
+    /// raise alerts.
+    pub fn is_development(self) -> bool {
+        matches!(
+            self,
+            EventType::Approval | EventType::Restriction | EventType::Enforcement | EventType::Retaliation
+        )
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -42,7 +42,7 @@ fn status_text(o: &FeedOutcome) -> String {
 }
 
 /// The summary table printed after a crawl.
-pub fn crawl_summary(reports: &[FeedReport], total_articles: u64) {
+pub fn crawl_summary(reports: &[FeedReport], total_articles: u64, classified: crate::crawl::ClassifyCounts) {
     let mut t = table(&[
         "feed",
         "status",
@@ -111,6 +111,12 @@ pub fn crawl_summary(reports: &[FeedReport], total_articles: u64) {
         "{} feeds: {ok} ok, {nm} not modified, {failed} failed; {new} new articles, {updated} updated; {total_articles} articles stored",
         reports.len()
     );
+    if classified.classified > 0 {
+        println!(
+            "classified {} articles: {} relevant",
+            classified.classified, classified.relevant
+        );
+    }
     let unreachable = reports.iter().all(|r| {
         matches!(
             &r.outcome,
@@ -180,14 +186,21 @@ pub fn line(s: &str) {
 }
 
 fn export_json(r: &ExportRow) -> serde_json::Value {
+    let d = r.decision.as_ref();
+    let parse = |s: Option<&String>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
     serde_json::json!({
+        "relevant": d.map(|d| d.relevant),
+        "score": d.map(|d| (d.score * 100.0).round() / 100.0),
+        "event": d.and_then(|d| d.event.clone()),
+        "chips": parse(d.map(|d| &d.chips)).unwrap_or_else(|| serde_json::json!([])),
+        "entities": parse(d.map(|d| &d.entities)),
         "id": r.id.0,
         "url": r.url,
         "canonical_url": r.canonical_url,
         "guid": r.guid,
         "title": r.title,
         "summary": r.summary,
-        "lang": r.lang,
+        "lang": d.and_then(|d| d.lang.clone()).or_else(|| r.lang.clone()),
         "published": r.published,
         "first_seen": r.first_seen,
         "feed": r.feed,
@@ -234,8 +247,50 @@ pub fn export_csv(rows: &[ExportRow]) -> anyhow::Result<()> {
             r.feed.clone(),
             r.feed_name.clone().unwrap_or_default(),
             r.feeds.join(" "),
+            r.decision
+                .as_ref()
+                .map(|d| d.relevant.to_string())
+                .unwrap_or_default(),
+            r.decision
+                .as_ref()
+                .map(|d| format!("{:.2}", d.score))
+                .unwrap_or_default(),
+            r.decision
+                .as_ref()
+                .and_then(|d| d.event.clone())
+                .unwrap_or_default(),
+            r.decision
+                .as_ref()
+                .and_then(|d| serde_json::from_str::<Vec<String>>(&d.chips).ok())
+                .map(|c| c.join(" "))
+                .unwrap_or_default(),
         ])?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// One `classify` result as a JSON line.
+pub fn decision_line(
+    n: usize,
+    title: &str,
+    d: &crate::classify::Decision,
+    explain: Option<&crate::classify::Profile>,
+) -> anyhow::Result<()> {
+    let mut v = serde_json::json!({
+        "line": n,
+        "title": title,
+        "relevant": d.relevant,
+        "score": d.score,
+        "event": d.event.map(|e| e.as_str()),
+        "chips": d.chips,
+        "entities": {"companies": d.companies, "agencies": d.agencies, "countries": d.countries},
+        "lang": d.lang,
+    });
+    if let Some(p) = explain {
+        v["evidence"] = d.evidence_json(p);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")?;
     Ok(())
 }

@@ -35,6 +35,8 @@ pub enum StoreError {
         #[source]
         source: rusqlite_migration::Error,
     },
+    #[error("the write batch could not be committed: {message}")]
+    Batch { message: String },
     #[error("database query failed: {what}")]
     Query {
         what: &'static str,
@@ -93,6 +95,35 @@ pub struct StoreCounts {
     pub linked: usize,
 }
 
+/// An article's text as the classifier needs it.
+#[derive(Debug, Clone)]
+pub struct ArticleText {
+    pub id: ArticleId,
+    pub title: String,
+    pub summary: String,
+    /// The item's or feed's declared language, else the configured one.
+    pub lang: Option<String>,
+    pub url: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// A classification as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    pub relevant: bool,
+    pub score: f64,
+    pub event: Option<String>,
+    /// JSON array of chip names.
+    pub chips: String,
+    /// JSON object of entity lists.
+    pub entities: String,
+    pub lang: Option<String>,
+    /// JSON evidence.
+    pub evidence: String,
+    /// Fingerprint of the profile that decided.
+    pub profile: String,
+}
+
 /// One stored article as `export` writes it.
 #[derive(Debug, Clone)]
 pub struct ExportRow {
@@ -110,6 +141,7 @@ pub struct ExportRow {
     pub feed_name: Option<String>,
     /// URLs of every feed that carried it, first first.
     pub feeds: Vec<String>,
+    pub decision: Option<StoredDecision>,
 }
 
 pub struct Store {
@@ -153,7 +185,9 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -32768;
+             PRAGMA wal_autocheckpoint = 16384;",
         )
         .map_err(open_err)?;
         schema::migrations()
@@ -241,16 +275,7 @@ impl Store {
 
     /// Record a 304: only the fetch time changes.
     pub fn record_not_modified(&mut self, feed: FeedId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE feeds SET last_fetch = ?2, last_ok = ?2, last_status = 'not modified',
-                     last_error = NULL, consecutive_failures = 0, retry_after = NULL
-                 WHERE id = ?1",
-            )
-            .ctx("prepare not-modified")?
-            .execute(params![feed.0, ts(now)])
-            .ctx("record not-modified")?;
-        Ok(())
+        self.write_one(now, &Write::NotModified { feed }).map(drop)
     }
 
     /// Record a failed fetch or parse.
@@ -261,16 +286,16 @@ impl Store {
         error: &str,
         retry_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE feeds SET last_fetch = ?2, last_status = 'failed', last_error = ?3,
-                     consecutive_failures = consecutive_failures + 1, retry_after = ?4
-                 WHERE id = ?1",
-            )
-            .ctx("prepare failure")?
-            .execute(params![feed.0, ts(now), error, retry_after.map(ts)])
-            .ctx("record failure")?;
-        Ok(())
+        let error = error.to_owned();
+        self.write_one(
+            now,
+            &Write::Failure {
+                feed,
+                error,
+                retry_after,
+            },
+        )
+        .map(drop)
     }
 
     /// Store a parsed feed document in one transaction: the feed's new fetch
@@ -282,54 +307,65 @@ impl Store {
         meta: &FetchMeta,
         doc: &ParsedFeed,
     ) -> Result<StoreCounts, StoreError> {
-        let tx = self.conn.transaction().ctx("begin feed")?;
-        let mut counts = StoreCounts::default();
-        let mut seen_keys = std::collections::HashSet::new();
-        // A guid shared by items with different links is not an identity
-        // (some feeds give every item the site's address): those items are
-        // keyed by their link instead.
-        let mut guid_links: std::collections::HashMap<&str, std::collections::HashSet<Option<String>>> =
-            std::collections::HashMap::new();
-        for item in &doc.items {
-            if let Some(g) = &item.guid {
-                let link = item.url.as_deref().and_then(dedup::canonical_url);
-                guid_links.entry(g.as_str()).or_default().insert(link);
+        let write = Write::Document {
+            feed,
+            meta: meta.clone(),
+            doc: PreparedDoc::new(doc.clone()),
+        };
+        self.write_one(now, &write)
+    }
+
+    fn write_one(&mut self, now: DateTime<Utc>, write: &Write) -> Result<StoreCounts, StoreError> {
+        self.write_batch(now, std::slice::from_ref(write))?
+            .pop()
+            .expect("one result per write")
+    }
+
+    /// Apply several feeds' writes in one transaction, each inside its own
+    /// savepoint: a write that fails leaves nothing of itself and does not
+    /// disturb the others. One commit (and one search-index flush) for the
+    /// batch is what makes a 500-feed crawl cheap. The outer error means the
+    /// commit itself failed and nothing was written.
+    pub fn write_batch(
+        &mut self,
+        now: DateTime<Utc>,
+        writes: &[Write],
+    ) -> Result<Vec<Result<StoreCounts, StoreError>>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin batch")?;
+        let max_before: i64 = tx
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM articles", [], |r| r.get(0))
+            .ctx("read last article id")?;
+        let mut results = Vec::with_capacity(writes.len());
+        let mut any_new = false;
+        for w in writes {
+            tx.execute_batch("SAVEPOINT feed_write").ctx("open savepoint")?;
+            let r = apply_write(&tx, now, w);
+            if r.is_ok() {
+                tx.execute_batch("RELEASE feed_write").ctx("release savepoint")?;
+            } else {
+                tx.execute_batch("ROLLBACK TO feed_write; RELEASE feed_write")
+                    .ctx("roll back savepoint")?;
             }
+            any_new |= r.as_ref().is_ok_and(|c| c.new > 0);
+            results.push(r);
         }
-        for item in &doc.items {
-            let ambiguous = item
-                .guid
-                .as_deref()
-                .is_some_and(|g| guid_links.get(g).is_some_and(|links| links.len() > 1));
-            let key = item_key(item, ambiguous);
-            if !seen_keys.insert(key.clone()) {
-                continue; // the same item twice in one document
-            }
-            store_item(&tx, feed, now, &key, item, &mut counts)?;
+        if any_new {
+            // Index the batch's new articles in one statement.
+            tx.prepare_cached(
+                "INSERT INTO articles_fts (rowid, title, summary_text)
+                 SELECT id, title, summary_text FROM articles WHERE id > ?1",
+            )
+            .ctx("prepare search index")?
+            .execute([max_before])
+            .ctx("index new articles")?;
         }
-        tx.prepare_cached(
-            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_fetch = ?4, last_ok = ?4,
-                 last_status = 'ok', last_error = NULL, consecutive_failures = 0,
-                 retry_after = NULL, title = COALESCE(?5, title),
-                 site_url = COALESCE(?6, site_url), feed_lang = COALESCE(?7, feed_lang),
-                 ttl_minutes = ?8, discovered_url = ?9
-             WHERE id = ?1",
-        )
-        .ctx("prepare feed state")?
-        .execute(params![
-            feed.0,
-            meta.etag,
-            meta.last_modified,
-            ts(now),
-            doc.title,
-            doc.site_url,
-            doc.lang,
-            doc.ttl_minutes,
-            meta.discovered_url,
-        ])
-        .ctx("update feed state")?;
-        tx.commit().ctx("commit feed")?;
-        Ok(counts)
+        let t = std::time::Instant::now();
+        tx.commit().ctx("commit")?;
+        tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
+        Ok(results)
     }
 
     /// Every stored article, oldest first, optionally only those first seen
@@ -342,8 +378,10 @@ impl Store {
                         a.published, a.first_seen, f.url, f.name,
                         (SELECT group_concat(url, char(10)) FROM
                             (SELECT f2.url FROM feed_articles fa JOIN feeds f2 ON f2.id = fa.feed_id
-                             WHERE fa.article_id = a.id ORDER BY fa.first_seen, fa.feed_id))
+                             WHERE fa.article_id = a.id ORDER BY fa.first_seen, fa.feed_id)),
+                        c.relevant, c.score, c.event, c.chips, c.entities, c.lang, c.evidence, c.profile
                  FROM articles a JOIN feeds f ON f.id = a.feed_id
+                 LEFT JOIN classifications c ON c.article_id = a.id
                  WHERE ?1 IS NULL OR COALESCE(a.published, a.first_seen) >= ?1
                  ORDER BY COALESCE(a.published, a.first_seen), a.id",
             )
@@ -366,6 +404,7 @@ impl Store {
                     feeds: feeds
                         .map(|s| s.split('\n').map(str::to_owned).collect())
                         .unwrap_or_default(),
+                    decision: decision_from_row(r, 12)?,
                 })
             })
             .ctx("export")?;
@@ -376,6 +415,124 @@ impl Store {
             row.feeds.retain(|f| seen.insert(f.clone()));
         }
         Ok(out)
+    }
+
+    /// Full-text search over titles and text (FTS5 query syntax), best first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<ArticleId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+            )
+            .ctx("prepare search")?;
+        let rows = stmt
+            .query_map(params![query, limit as i64], |r| Ok(ArticleId(r.get(0)?)))
+            .ctx("search")?;
+        rows.collect::<Result<_, _>>().ctx("read search row")
+    }
+
+    /// Articles with no classification yet (new, edited, or never
+    /// classified), in order of publication.
+    pub fn unclassified(&self) -> Result<Vec<ArticleText>, StoreError> {
+        self.article_texts("WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.article_id = a.id)")
+    }
+
+    /// Every article, in order of publication (for `reclassify`).
+    pub fn all_article_texts(&self) -> Result<Vec<ArticleText>, StoreError> {
+        self.article_texts("")
+    }
+
+    fn article_texts(&self, filter: &str) -> Result<Vec<ArticleText>, StoreError> {
+        let sql = format!(
+            "SELECT a.id, a.title, a.summary_text, COALESCE(a.lang, f.feed_lang, f.lang), a.url, a.published
+             FROM articles a JOIN feeds f ON f.id = a.feed_id {filter}
+             ORDER BY COALESCE(a.published, a.first_seen), a.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("prepare article texts")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ArticleText {
+                    id: ArticleId(r.get(0)?),
+                    title: r.get(1)?,
+                    summary: r.get(2)?,
+                    lang: r.get(3)?,
+                    url: r.get(4)?,
+                    published: from_ts(r.get(5)?),
+                })
+            })
+            .ctx("read article texts")?;
+        rows.collect::<Result<_, _>>().ctx("read article text")
+    }
+
+    /// Store decisions (replacing earlier ones) in one transaction.
+    pub fn save_decisions(
+        &mut self,
+        now: DateTime<Utc>,
+        decisions: &[(ArticleId, StoredDecision)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("begin decisions")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
+                         evidence, profile, classified_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
+                         score = excluded.score, event = excluded.event, chips = excluded.chips,
+                         entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
+                         profile = excluded.profile, classified_at = excluded.classified_at",
+                )
+                .ctx("prepare decision")?;
+            for (id, d) in decisions {
+                stmt.execute(params![
+                    id.0,
+                    d.relevant,
+                    d.score,
+                    d.event,
+                    d.chips,
+                    d.entities,
+                    d.lang,
+                    d.evidence,
+                    d.profile,
+                    ts(now)
+                ])
+                .ctx("save decision")?;
+            }
+        }
+        tx.commit().ctx("commit decisions")?;
+        Ok(())
+    }
+
+    /// The stored decision on one article.
+    pub fn decision(&self, id: ArticleId) -> Result<Option<StoredDecision>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT relevant, score, event, chips, entities, lang, evidence, profile
+                 FROM classifications WHERE article_id = ?1",
+                [id.0],
+                |r| decision_from_row(r, 0),
+            )
+            .optional()
+            .ctx("read decision")
+            .map(Option::flatten)
+    }
+
+    /// Find an article by id, URL or canonical URL.
+    pub fn find_article(&self, key: &str) -> Result<Option<ArticleText>, StoreError> {
+        let canonical = dedup::canonical_url(key);
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT a.id FROM articles a
+                 WHERE CAST(a.id AS TEXT) = ?1 OR a.url = ?1 OR a.canonical_url = ?2 OR a.guid = ?1
+                 ORDER BY a.id LIMIT 1",
+                params![key, canonical],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("find article")?;
+        let Some(id) = id else { return Ok(None) };
+        Ok(self.article_texts(&format!("WHERE a.id = {id}"))?.pop())
     }
 
     /// Number of stored articles.
@@ -394,15 +551,175 @@ impl Store {
     }
 }
 
+/// One feed's outcome, to be written by [`Store::write_batch`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    Document {
+        feed: FeedId,
+        meta: FetchMeta,
+        doc: PreparedDoc,
+    },
+    NotModified {
+        feed: FeedId,
+    },
+    Failure {
+        feed: FeedId,
+        error: String,
+        retry_after: Option<DateTime<Utc>>,
+    },
+}
+
+fn apply_write(conn: &Connection, now: DateTime<Utc>, w: &Write) -> Result<StoreCounts, StoreError> {
+    match w {
+        Write::NotModified { feed } => {
+            conn.prepare_cached(
+                "UPDATE feeds SET last_fetch = ?2, last_ok = ?2, last_status = 'not modified',
+                     last_error = NULL, consecutive_failures = 0, retry_after = NULL
+                 WHERE id = ?1",
+            )
+            .ctx("prepare not-modified")?
+            .execute(params![feed.0, ts(now)])
+            .ctx("record not-modified")?;
+            Ok(StoreCounts::default())
+        }
+        Write::Failure {
+            feed,
+            error,
+            retry_after,
+        } => {
+            conn.prepare_cached(
+                "UPDATE feeds SET last_fetch = ?2, last_status = 'failed', last_error = ?3,
+                     consecutive_failures = consecutive_failures + 1, retry_after = ?4
+                 WHERE id = ?1",
+            )
+            .ctx("prepare failure")?
+            .execute(params![feed.0, ts(now), error, retry_after.map(ts)])
+            .ctx("record failure")?;
+            Ok(StoreCounts::default())
+        }
+        Write::Document { feed, meta, doc } => apply_document(conn, *feed, now, meta, doc),
+    }
+}
+
+/// A parsed document with each item's identity worked out (key, canonical
+/// URL, fingerprint): pure work, done by the caller before the writer gets
+/// it, so the single writer only runs SQL.
+#[derive(Debug, Clone)]
+pub struct PreparedDoc {
+    pub doc: ParsedFeed,
+    items: Vec<PreparedItem>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedItem {
+    /// Index into `doc.items`.
+    index: usize,
+    key: String,
+    canonical: Option<String>,
+    hash: i64,
+    copy_detectable: bool,
+}
+
+impl PreparedDoc {
+    pub fn new(doc: ParsedFeed) -> Self {
+        let canon: Vec<Option<String>> = doc
+            .items
+            .iter()
+            .map(|i| i.url.as_deref().and_then(dedup::canonical_url))
+            .collect();
+        // A guid shared by items with different links is not an identity
+        // (some feeds give every item the site's address): those items are
+        // keyed by their link instead.
+        let mut guid_links: std::collections::HashMap<&str, std::collections::HashSet<Option<&str>>> =
+            std::collections::HashMap::new();
+        for (item, c) in doc.items.iter().zip(&canon) {
+            if let Some(g) = &item.guid {
+                guid_links.entry(g.as_str()).or_default().insert(c.as_deref());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::with_capacity(doc.items.len());
+        for (index, (item, canonical)) in doc.items.iter().zip(&canon).enumerate() {
+            let ambiguous = item
+                .guid
+                .as_deref()
+                .is_some_and(|g| guid_links.get(g).is_some_and(|links| links.len() > 1));
+            let key = item_key(item, ambiguous, canonical.as_deref());
+            if !seen.insert(key.clone()) {
+                continue; // the same item twice in one document
+            }
+            items.push(PreparedItem {
+                index,
+                key,
+                canonical: canonical.clone(),
+                hash: dedup::content_hash(&item.title, &item.summary_text) as i64,
+                copy_detectable: dedup::copy_detectable(&item.title, &item.summary_text),
+            });
+        }
+        Self { doc, items }
+    }
+}
+
+fn apply_document(
+    conn: &Connection,
+    feed: FeedId,
+    now: DateTime<Utc>,
+    meta: &FetchMeta,
+    prepared: &PreparedDoc,
+) -> Result<StoreCounts, StoreError> {
+    let mut counts = StoreCounts::default();
+    let doc = &prepared.doc;
+    for p in &prepared.items {
+        store_item(conn, feed, now, p, &doc.items[p.index], &mut counts)?;
+    }
+    conn.prepare_cached(
+        "UPDATE feeds SET etag = ?2, last_modified = ?3, last_fetch = ?4, last_ok = ?4,
+             last_status = 'ok', last_error = NULL, consecutive_failures = 0,
+             retry_after = NULL, title = COALESCE(?5, title),
+             site_url = COALESCE(?6, site_url), feed_lang = COALESCE(?7, feed_lang),
+             ttl_minutes = ?8, discovered_url = ?9
+         WHERE id = ?1",
+    )
+    .ctx("prepare feed state")?
+    .execute(params![
+        feed.0,
+        meta.etag,
+        meta.last_modified,
+        ts(now),
+        doc.title,
+        doc.site_url,
+        doc.lang,
+        doc.ttl_minutes,
+        meta.discovered_url,
+    ])
+    .ctx("update feed state")?;
+    Ok(counts)
+}
+
+fn decision_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<StoredDecision>> {
+    let relevant: Option<bool> = r.get(at)?;
+    let Some(relevant) = relevant else { return Ok(None) };
+    Ok(Some(StoredDecision {
+        relevant,
+        score: r.get(at + 1)?,
+        event: r.get(at + 2)?,
+        chips: r.get(at + 3)?,
+        entities: r.get(at + 4)?,
+        lang: r.get(at + 5)?,
+        evidence: r.get(at + 6)?,
+        profile: r.get(at + 7)?,
+    }))
+}
+
 /// The item's identity within its feed: the publisher's guid (unless the
 /// document shows it is not unique), else its canonical link, else a
 /// fingerprint of its content.
-fn item_key(item: &ParsedItem, guid_ambiguous: bool) -> String {
+fn item_key(item: &ParsedItem, guid_ambiguous: bool, canonical: Option<&str>) -> String {
     if let Some(g) = item.guid.as_ref().filter(|_| !guid_ambiguous) {
         return g.clone();
     }
     if let Some(u) = &item.url {
-        return dedup::canonical_url(u).unwrap_or_else(|| u.clone());
+        return canonical.unwrap_or(u).to_owned();
     }
     format!(
         "hash:{:016x}",
@@ -411,14 +728,14 @@ fn item_key(item: &ParsedItem, guid_ambiguous: bool) -> String {
 }
 
 fn store_item(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     feed: FeedId,
     now: DateTime<Utc>,
-    key: &str,
+    p: &PreparedItem,
     item: &ParsedItem,
     counts: &mut StoreCounts,
 ) -> Result<(), StoreError> {
-    let hash = dedup::content_hash(&item.title, &item.summary_text) as i64;
+    let (key, hash) = (p.key.as_str(), p.hash);
     let existing: Option<(i64, i64, i64)> = tx
         .prepare_cached(
             "SELECT a.id, a.content_hash, a.feed_id FROM feed_articles fa
@@ -433,6 +750,13 @@ fn store_item(
         // Only the feed that first carried an article edits it, so two feeds
         // with different excerpts do not overwrite each other on every crawl.
         if old_hash != hash && origin == feed.0 {
+            tx.prepare_cached(
+                "INSERT INTO articles_fts (articles_fts, rowid, title, summary_text)
+                 SELECT 'delete', id, title, summary_text FROM articles WHERE id = ?1",
+            )
+            .ctx("prepare search unindex")?
+            .execute([id])
+            .ctx("unindex edited article")?;
             tx.prepare_cached(
                 "UPDATE articles SET title = ?2, summary_text = ?3, summary_html = ?4,
                      content_hash = ?5, updated_at = ?6,
@@ -449,14 +773,26 @@ fn store_item(
                 item.published.map(ts),
             ])
             .ctx("update item")?;
+            tx.prepare_cached(
+                "INSERT INTO articles_fts (rowid, title, summary_text)
+                 SELECT id, title, summary_text FROM articles WHERE id = ?1",
+            )
+            .ctx("prepare search reindex")?
+            .execute([id])
+            .ctx("reindex edited article")?;
+            // The text changed: the decision on it must be made again.
+            tx.prepare_cached("DELETE FROM classifications WHERE article_id = ?1")
+                .ctx("prepare unclassify")?
+                .execute([id])
+                .ctx("drop stale classification")?;
             counts.updated += 1;
         }
         return Ok(());
     }
 
-    let canonical = item.url.as_deref().and_then(dedup::canonical_url);
+    let canonical = &p.canonical;
     let mut same: Option<i64> = None;
-    if let Some(c) = &canonical {
+    if let Some(c) = canonical {
         same = tx
             .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")
             .ctx("prepare url lookup")?
@@ -464,7 +800,7 @@ fn store_item(
             .optional()
             .ctx("look up canonical url")?;
     }
-    if same.is_none() && dedup::copy_detectable(&item.title, &item.summary_text) {
+    if same.is_none() && p.copy_detectable {
         same = tx
             .prepare_cached("SELECT id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1")
             .ctx("prepare copy lookup")?
@@ -530,6 +866,20 @@ impl Db {
         Ok(Self::new(store))
     }
 
+    /// Start `f` with the store on the blocking pool now, holding the store
+    /// until it returns (the crawl's writer).
+    pub fn spawn<R, F>(&self, f: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce(&mut Store) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut store)
+        })
+    }
+
     /// Run `f` with the store on the blocking pool.
     pub async fn call<R, F>(&self, f: F) -> R
     where
@@ -543,5 +893,71 @@ impl Db {
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ParsedItem;
+
+    fn item(guid: &str, title: &str, text: &str) -> ParsedItem {
+        ParsedItem {
+            guid: Some(guid.into()),
+            url: Some(format!("https://n.example/{guid}")),
+            title: title.into(),
+            summary_text: text.into(),
+            summary_html: text.into(),
+            published: None,
+            updated: None,
+            lang: None,
+        }
+    }
+
+    fn feed_cfg(url: &str) -> FeedConfig {
+        FeedConfig {
+            url: url.into(),
+            name: None,
+            lang: None,
+            interval: None,
+            enabled: true,
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn search_index_follows_inserts_and_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db")).unwrap();
+        let rows = s.sync_feeds(&[feed_cfg("https://n.example/feed")]).unwrap();
+        let f = rows[0].id;
+        let now = Utc::now();
+        let doc = |items| ParsedFeed {
+            items,
+            ..Default::default()
+        };
+        let c = s
+            .store_feed(
+                f,
+                now,
+                &FetchMeta::default(),
+                &doc(vec![item("a", "Gallium curbs", "Beijing acts")]),
+            )
+            .unwrap();
+        assert_eq!(c.new, 1);
+        assert_eq!(s.search("gallium", 10).unwrap().len(), 1);
+        // An edit replaces the indexed text.
+        let c = s
+            .store_feed(
+                f,
+                now,
+                &FetchMeta::default(),
+                &doc(vec![item("a", "Germanium curbs", "Beijing acts")]),
+            )
+            .unwrap();
+        assert_eq!(c.updated, 1);
+        assert!(s.search("gallium", 10).unwrap().is_empty());
+        assert_eq!(s.search("germanium", 10).unwrap().len(), 1);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 }

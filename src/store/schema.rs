@@ -55,23 +55,33 @@ CREATE INDEX feed_articles_article ON feed_articles(article_id);
 CREATE VIRTUAL TABLE articles_fts USING fts5(
     title, summary_text, content='articles', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts(rowid, title, summary_text) VALUES (new.id, new.title, new.summary_text);
-END;
-CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
-    INSERT INTO articles_fts(articles_fts, rowid, title, summary_text) VALUES ('delete', old.id, old.title, old.summary_text);
-END;
-CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, summary_text ON articles BEGIN
-    INSERT INTO articles_fts(articles_fts, rowid, title, summary_text) VALUES ('delete', old.id, old.title, old.summary_text);
-    INSERT INTO articles_fts(rowid, title, summary_text) VALUES (new.id, new.title, new.summary_text);
-END;
+-- Merge index segments less eagerly: crawls insert in batches.
+INSERT INTO articles_fts(articles_fts, rank) VALUES('automerge', 16);
+-- No triggers: `store` indexes a feed's new articles in one statement per
+-- transaction (a trigger per row makes FTS5 flush a tiny segment per row).
+";
+
+const V2: &str = "
+CREATE TABLE classifications (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    relevant INTEGER NOT NULL,
+    score REAL NOT NULL,
+    event TEXT,
+    chips TEXT NOT NULL,
+    entities TEXT NOT NULL,
+    lang TEXT,
+    evidence TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    classified_at INTEGER NOT NULL
+);
+CREATE INDEX classifications_relevant ON classifications(relevant, event);
 ";
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1)];
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
 
 #[cfg(test)]
 mod tests {

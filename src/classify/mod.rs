@@ -1,0 +1,368 @@
+//! Classification: a topic profile applied to an article's title and
+//! summary gives relevance, a score, an event type, chip names, entities and
+//! the evidence for each. Pure: no IO, no clock.
+
+pub mod normalize;
+pub mod profile;
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::model::EventType;
+use normalize::{is_word_char, normalise};
+pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
+
+/// What the classifier reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub title: &'a str,
+    /// Plain text (HTML already stripped).
+    pub summary: &'a str,
+    /// Declared language (ISO 639-1), if the feed or item gave one.
+    pub lang: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Title,
+    Summary,
+}
+
+impl Field {
+    fn as_str(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Summary => "summary",
+        }
+    }
+}
+
+/// One matched term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub field: Field,
+    /// Sentence number within the field (the title is one sentence).
+    pub sentence: usize,
+    /// The term as the profile writes it.
+    pub term: String,
+    /// The text it matched (normalised).
+    pub matched: String,
+    pub target: Target,
+}
+
+/// A rule that fired, where, and what it added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleHit {
+    pub rule: String,
+    pub field: Field,
+    pub score: f32,
+}
+
+/// The decision on one article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub relevant: bool,
+    pub score: f32,
+    /// For relevant articles: the development type.
+    pub event: Option<EventType>,
+    /// Normalised chip names, in order of first mention.
+    pub chips: Vec<String>,
+    pub companies: Vec<String>,
+    pub agencies: Vec<String>,
+    pub countries: Vec<String>,
+    pub lang: Option<String>,
+    pub hits: Vec<Hit>,
+    pub rules: Vec<RuleHit>,
+    /// Negative contexts found, with the penalty each cost.
+    pub negatives: Vec<(String, f32)>,
+    /// Cue score per event type (only types with a cue).
+    pub event_scores: Vec<(EventType, f32)>,
+}
+
+/// Event types in the order that breaks ties: the most specific first.
+const EVENT_PRIORITY: [EventType; 6] = [
+    EventType::Enforcement,
+    EventType::Retaliation,
+    EventType::Approval,
+    EventType::Restriction,
+    EventType::Market,
+    EventType::Analysis,
+];
+
+/// Classify one article with `profile`.
+pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
+    let mut hits = Vec::new();
+    let title_bits = scan(profile, input.title, Field::Title, &mut hits);
+    let summary_bits = scan(profile, input.summary, Field::Summary, &mut hits);
+
+    // Rules: the title is one window, each summary sentence another.
+    let mut score = 0.0f32;
+    let mut rules = Vec::new();
+    let all_bits = title_bits.iter().chain(&summary_bits).fold(0u64, |a, b| a | b);
+    let title_all = title_bits.iter().fold(0u64, |a, b| a | b);
+    for rule in &profile.rules {
+        let fired = match rule.within {
+            Within::Sentence => {
+                if title_all & rule.all == rule.all {
+                    Some(Field::Title)
+                } else if summary_bits.iter().any(|b| b & rule.all == rule.all) {
+                    Some(Field::Summary)
+                } else {
+                    None
+                }
+            }
+            Within::Article => {
+                if title_all & rule.all == rule.all {
+                    Some(Field::Title)
+                } else if all_bits & rule.all == rule.all {
+                    Some(Field::Summary)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(field) = fired {
+            let s = rule.score
+                * if field == Field::Title {
+                    profile.title_weight
+                } else {
+                    1.0
+                };
+            score += s;
+            rules.push(RuleHit {
+                rule: rule.name.clone(),
+                field,
+                score: s,
+            });
+        }
+    }
+
+    let mut negatives: Vec<(String, f32)> = Vec::new();
+    for h in &hits {
+        if let Target::Negative(n) = h.target {
+            let neg = &profile.negatives[n];
+            if !negatives.iter().any(|(name, _)| *name == neg.name) {
+                negatives.push((neg.name.clone(), neg.penalty));
+                score -= neg.penalty;
+            }
+        }
+    }
+
+    // Entities in order of first mention.
+    let mut seen = BTreeSet::new();
+    let (mut chips, mut companies, mut agencies, mut countries) = (vec![], vec![], vec![], vec![]);
+    for h in &hits {
+        if let Target::Entity(e) = h.target
+            && seen.insert(e)
+        {
+            let ent = &profile.entities[e];
+            let list = match ent.kind {
+                EntityKind::Chip => &mut chips,
+                EntityKind::Company => &mut companies,
+                EntityKind::Agency => &mut agencies,
+                EntityKind::Country => &mut countries,
+            };
+            list.push(ent.name.clone());
+        }
+    }
+
+    let mut event_scores: Vec<(EventType, f32)> = Vec::new();
+    for h in &hits {
+        if let Target::Cue(ev) = h.target {
+            let w = if h.field == Field::Title {
+                profile.title_weight
+            } else {
+                1.0
+            };
+            match event_scores.iter_mut().find(|(e, _)| *e == ev) {
+                Some((_, s)) => *s += w,
+                None => event_scores.push((ev, w)),
+            }
+        }
+    }
+    event_scores.sort_by_key(|(e, _)| EVENT_PRIORITY.iter().position(|p| p == e));
+
+    let relevant = score >= profile.threshold;
+    let event = relevant.then(|| {
+        event_scores
+            .iter()
+            .fold(None::<(EventType, f32)>, |best, &(e, s)| match best {
+                Some((_, bs)) if bs >= s => best,
+                _ => Some((e, s)),
+            })
+            .map_or(profile.default_event, |(e, _)| e)
+    });
+
+    Decision {
+        relevant,
+        score,
+        event,
+        chips,
+        companies,
+        agencies,
+        countries,
+        lang: input.lang.map(str::to_owned).or_else(|| detect_lang(input)),
+        hits,
+        rules,
+        negatives,
+        event_scores,
+    }
+}
+
+/// Find every term in `text`; returns the concept bit set of each sentence.
+fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec<u64> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let norm = normalise(text);
+    let t = norm.text.as_str();
+    let start_len = hits.len();
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, term)
+    for m in profile.automaton.find_overlapping_iter(t) {
+        let term = &profile.terms[m.pattern().as_usize()];
+        if term.bound_left && t[..m.start()].chars().next_back().is_some_and(is_word_char) {
+            continue;
+        }
+        if term.bound_right && t[m.end()..].chars().next().is_some_and(is_word_char) {
+            continue;
+        }
+        spans.push((m.start(), m.end(), m.pattern().as_usize()));
+    }
+    // A negative context takes every other match inside it out of play
+    // ("potato chips" swallows "chips").
+    let negative_spans: Vec<(usize, usize)> = spans
+        .iter()
+        .filter(|(_, _, ti)| {
+            profile.terms[*ti]
+                .targets
+                .iter()
+                .any(|t| matches!(t, Target::Negative(_)))
+        })
+        .map(|(s, e, _)| (*s, *e))
+        .collect();
+    // A cue inside a longer cue gives way to it ("antitrust probe" is not a
+    // bare "probe").
+    let cue_spans: Vec<(usize, usize)> = spans
+        .iter()
+        .filter(|(_, _, ti)| {
+            profile.terms[*ti]
+                .targets
+                .iter()
+                .any(|t| matches!(t, Target::Cue(_)))
+        })
+        .map(|(s, e, _)| (*s, *e))
+        .collect();
+    let inside_longer_cue = |s: usize, e: usize| {
+        cue_spans
+            .iter()
+            .any(|&(cs, ce)| cs <= s && e <= ce && (ce - cs) > (e - s))
+    };
+    let windows = if field == Field::Title {
+        1
+    } else {
+        norm.sentence_starts.len().max(1)
+    };
+    let mut bits = vec![0u64; windows];
+    for (s, e, ti) in spans {
+        let term = &profile.terms[ti];
+        let is_negative = term.targets.iter().any(|t| matches!(t, Target::Negative(_)));
+        if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
+            continue;
+        }
+        let sentence = if field == Field::Title {
+            0
+        } else {
+            norm.sentence_of(s)
+        };
+        let shadowed_cue = inside_longer_cue(s, e);
+        for &target in &term.targets {
+            if is_negative && !matches!(target, Target::Negative(_)) {
+                continue;
+            }
+            if shadowed_cue && matches!(target, Target::Cue(_)) {
+                continue;
+            }
+            match target {
+                Target::Concept(c) => bits[sentence] |= 1 << c,
+                Target::Entity(en) => bits[sentence] |= profile.entities[en].concepts,
+                _ => {}
+            }
+            hits.push(Hit {
+                field,
+                sentence,
+                term: term.text.clone(),
+                matched: t[s..e].to_owned(),
+                target,
+            });
+        }
+    }
+    debug_assert!(hits.len() >= start_len);
+    bits
+}
+
+/// Language of the text when nothing declared it: ISO 639-1, or `None`
+/// when the detector is unsure.
+fn detect_lang(input: &Input<'_>) -> Option<String> {
+    let mut text = String::with_capacity(input.title.len() + input.summary.len() + 1);
+    text.push_str(input.title);
+    text.push(' ');
+    text.push_str(input.summary);
+    let info = whatlang::detect(&text)?;
+    if !info.is_reliable() && info.confidence() < 0.5 {
+        return None;
+    }
+    use whatlang::Lang::*;
+    let code = match info.lang() {
+        Eng => "en",
+        Fra => "fr",
+        Deu => "de",
+        Spa => "es",
+        Cmn => "zh",
+        Jpn => "ja",
+        Pol => "pl",
+        Ita => "it",
+        Por => "pt",
+        Nld => "nl",
+        Kor => "ko",
+        Rus => "ru",
+        Ukr => "uk",
+        Vie => "vi",
+        Tha => "th",
+        Ind => "id",
+        Tur => "tr",
+        Swe => "sv",
+        Ces => "cs",
+        Ara => "ar",
+        Heb => "he",
+        Hin => "hi",
+        _ => return None,
+    };
+    Some(code.to_owned())
+}
+
+impl Decision {
+    /// The evidence as JSON, for storage and `explain`.
+    pub fn evidence_json(&self, profile: &Profile) -> serde_json::Value {
+        let target = |t: &Target| -> String {
+            match *t {
+                Target::Concept(c) => format!("concept:{}", profile.concepts[c]),
+                Target::Entity(e) => format!("entity:{}", profile.entities[e].name),
+                Target::Negative(n) => format!("negative:{}", profile.negatives[n].name),
+                Target::Cue(ev) => format!("cue:{ev}"),
+            }
+        };
+        json!({
+            "profile": profile.name,
+            "threshold": profile.threshold,
+            "score": self.score,
+            "rules": self.rules.iter().map(|r| json!({"rule": r.rule, "field": r.field.as_str(), "score": r.score})).collect::<Vec<_>>(),
+            "negatives": self.negatives.iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
+            "events": self.event_scores.iter().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),
+            "hits": self.hits.iter().map(|h| json!({
+                "field": h.field.as_str(), "sentence": h.sentence, "term": h.term,
+                "matched": h.matched, "means": target(&h.target),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! Topic profiles: the TOML file as written, validated and compiled into one
+//! Aho-Corasick automaton. The engine knows nothing about any topic; all of
+//! it is in the profile.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde::Deserialize;
+
+use super::normalize::{is_cjk, normalise_term};
+use crate::model::EventType;
+
+/// The chip-exports profile shipped with the program.
+pub const BUILTIN_PROFILE: &str = include_str!("../../config/topics/chip-exports.toml");
+pub const BUILTIN_PROFILE_NAME: &str = "<built-in config/topics/chip-exports.toml>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read topic profile {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid topic profile {path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot build the matcher for topic profile {path}: {message}")]
+    Build { path: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    profile: RawMeta,
+    concepts: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    entities: Vec<RawEntity>,
+    #[serde(default)]
+    negatives: Vec<RawNegative>,
+    rules: Vec<RawRule>,
+    events: RawEvents,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    name: String,
+    #[serde(default)]
+    description: String,
+    threshold: f32,
+    #[serde(default = "one")]
+    title_weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    kind: EntityKind,
+    name: String,
+    aliases: Vec<String>,
+    #[serde(default)]
+    concepts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNegative {
+    name: String,
+    #[serde(default)]
+    penalty: f32,
+    terms: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    all: Vec<String>,
+    within: Within,
+    score: f32,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawEvents {
+    default: String,
+    #[serde(flatten)]
+    cues: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// What kind of thing an entity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityKind {
+    Chip,
+    Company,
+    Agency,
+    Country,
+}
+
+/// How close a rule's concepts must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Within {
+    Sentence,
+    Article,
+}
+
+/// What a matched term stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Concept(usize),
+    Entity(usize),
+    Negative(usize),
+    Cue(EventType),
+}
+
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub name: String,
+    /// Bit set of concepts a mention counts for.
+    pub concepts: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Negative {
+    pub name: String,
+    pub penalty: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Bit set of the concepts that must co-occur.
+    pub all: u64,
+    pub within: Within,
+    pub score: f32,
+}
+
+/// One distinct normalised term in the automaton.
+#[derive(Debug, Clone)]
+pub struct Term {
+    /// As written in the profile (for evidence).
+    pub text: String,
+    /// Latin-script ends need a word boundary unless wild (`*`).
+    pub bound_left: bool,
+    pub bound_right: bool,
+    pub targets: Vec<Target>,
+}
+
+/// A compiled, validated profile. Build once, share by reference.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    /// Fingerprint of the profile text: stored with each decision so a
+    /// changed profile can be told apart.
+    pub fingerprint: String,
+    pub threshold: f32,
+    pub title_weight: f32,
+    pub concepts: Vec<String>,
+    pub entities: Vec<Entity>,
+    pub negatives: Vec<Negative>,
+    pub rules: Vec<Rule>,
+    pub default_event: EventType,
+    pub terms: Vec<Term>,
+    pub automaton: AhoCorasick,
+}
+
+impl Profile {
+    /// Load and compile a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The profile shipped with the program.
+    pub fn builtin() -> Self {
+        Self::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME).expect("the shipped profile is valid (tested)")
+    }
+
+    /// Parse, validate and compile profile text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Self, ProfileError> {
+        let invalid = |line: usize, message: String| ProfileError::Invalid {
+            path: source.to_owned(),
+            line,
+            message,
+        };
+        // The line of the first occurrence of `needle`, for errors found
+        // after deserialising.
+        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(0, |n| n + 1);
+        let raw: RawProfile = toml::from_str(text).map_err(|e| {
+            let start = e.span().map_or(0, |s| s.start.min(text.len()));
+            let line = text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() + 1;
+            invalid(line, e.message().trim().to_owned())
+        })?;
+
+        if !(raw.profile.threshold.is_finite() && raw.profile.threshold > 0.0) {
+            return Err(invalid(
+                line_of("threshold"),
+                "`profile.threshold` must be a positive number".into(),
+            ));
+        }
+        if raw.concepts.is_empty() {
+            return Err(invalid(
+                0,
+                "`concepts` is empty: a profile needs at least one concept".into(),
+            ));
+        }
+        if raw.concepts.len() > 64 {
+            return Err(invalid(0, "at most 64 concepts are supported".into()));
+        }
+        let concepts: Vec<String> = raw.concepts.keys().cloned().collect();
+        let concept_bit = |name: &str, at: &str| -> Result<u64, ProfileError> {
+            concepts
+                .iter()
+                .position(|c| c == name)
+                .map(|i| 1u64 << i)
+                .ok_or_else(|| {
+                    invalid(
+                        line_of(&format!("\"{name}\"")),
+                        format!("{at}: unknown concept `{name}` (known: {})", concepts.join(", ")),
+                    )
+                })
+        };
+
+        let mut builder = TermTable::default();
+        for (ci, (name, langs)) in raw.concepts.iter().enumerate() {
+            let n: usize = langs.values().map(Vec::len).sum();
+            if n == 0 {
+                return Err(invalid(
+                    line_of(&format!("[concepts.{name}]")),
+                    format!("concept `{name}` has no terms"),
+                ));
+            }
+            for (lang, terms) in langs {
+                for t in terms {
+                    builder
+                        .add(t, Target::Concept(ci))
+                        .map_err(|m| invalid(line_of(t), format!("concepts.{name}.{lang}: {m}")))?;
+                }
+            }
+        }
+
+        let mut entities = Vec::with_capacity(raw.entities.len());
+        for (ei, e) in raw.entities.iter().enumerate() {
+            if e.aliases.is_empty() {
+                return Err(invalid(
+                    line_of(&format!("\"{}\"", e.name)),
+                    format!("entity `{}` has no aliases", e.name),
+                ));
+            }
+            let mut bits = 0;
+            for c in &e.concepts {
+                bits |= concept_bit(c, &format!("entities `{}`", e.name))?;
+            }
+            for a in &e.aliases {
+                builder
+                    .add(a, Target::Entity(ei))
+                    .map_err(|m| invalid(line_of(a), format!("entity `{}`: {m}", e.name)))?;
+            }
+            entities.push(Entity {
+                kind: e.kind,
+                name: e.name.clone(),
+                concepts: bits,
+            });
+        }
+
+        let mut negatives = Vec::with_capacity(raw.negatives.len());
+        for (ni, n) in raw.negatives.iter().enumerate() {
+            if n.terms.is_empty() {
+                return Err(invalid(
+                    line_of(&format!("\"{}\"", n.name)),
+                    format!("negative `{}` has no terms", n.name),
+                ));
+            }
+            for t in &n.terms {
+                builder
+                    .add(t, Target::Negative(ni))
+                    .map_err(|m| invalid(line_of(t), format!("negative `{}`: {m}", n.name)))?;
+            }
+            negatives.push(Negative {
+                name: n.name.clone(),
+                penalty: n.penalty,
+            });
+        }
+
+        if raw.rules.is_empty() {
+            return Err(invalid(
+                0,
+                "`rules` is empty: a profile needs at least one rule".into(),
+            ));
+        }
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        for r in &raw.rules {
+            if r.all.is_empty() {
+                return Err(invalid(
+                    line_of(&r.name),
+                    format!("rule `{}` lists no concepts", r.name),
+                ));
+            }
+            let mut bits = 0;
+            for c in &r.all {
+                bits |= concept_bit(c, &format!("rule `{}`", r.name))?;
+            }
+            rules.push(Rule {
+                name: r.name.clone(),
+                all: bits,
+                within: r.within,
+                score: r.score,
+            });
+        }
+
+        let default_event = EventType::parse(&raw.events.default).ok_or_else(|| {
+            invalid(
+                line_of("default"),
+                format!(
+                    "events.default: unknown event `{}` (known: {})",
+                    raw.events.default,
+                    EventType::NAMES.join(", ")
+                ),
+            )
+        })?;
+        for (event, langs) in &raw.events.cues {
+            let ev = EventType::parse(event).ok_or_else(|| {
+                invalid(
+                    line_of(&format!("[events.{event}]")),
+                    format!("unknown event `{event}` (known: {})", EventType::NAMES.join(", ")),
+                )
+            })?;
+            for (lang, terms) in langs {
+                for t in terms {
+                    builder
+                        .add(t, Target::Cue(ev))
+                        .map_err(|m| invalid(line_of(t), format!("events.{event}.{lang}: {m}")))?;
+                }
+            }
+        }
+
+        let terms = builder.terms;
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(terms.iter().map(|t| normalise_term(t.text.trim_matches('*'))))
+            .map_err(|e| ProfileError::Build {
+                path: source.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            name: raw.profile.name,
+            description: raw.profile.description,
+            source: source.to_owned(),
+            fingerprint: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes())),
+            threshold: raw.profile.threshold,
+            title_weight: raw.profile.title_weight,
+            concepts,
+            entities,
+            negatives,
+            rules,
+            default_event,
+            terms,
+            automaton,
+        })
+    }
+}
+
+/// Distinct normalised terms and everything each stands for.
+#[derive(Default)]
+struct TermTable {
+    terms: Vec<Term>,
+    index: HashMap<(String, bool, bool), usize>,
+}
+
+impl TermTable {
+    fn add(&mut self, raw: &str, target: Target) -> Result<(), String> {
+        let wild_left = raw.starts_with('*');
+        let wild_right = raw.ends_with('*');
+        let core = raw.trim_matches('*');
+        let norm = normalise_term(core);
+        if norm.is_empty() {
+            return Err(format!("empty term `{raw}`"));
+        }
+        if norm.chars().count() < 2 && !norm.chars().any(is_cjk) {
+            return Err(format!("term `{raw}` is too short to match safely"));
+        }
+        // CJK ends never need a boundary: those scripts have no spaces.
+        let first = norm.chars().next().is_some_and(|c| !is_cjk(c));
+        let last = norm.chars().last().is_some_and(|c| !is_cjk(c));
+        let key = (norm, first && !wild_left, last && !wild_right);
+        let idx = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.terms.push(Term {
+                    text: raw.to_owned(),
+                    bound_left: key.1,
+                    bound_right: key.2,
+                    targets: Vec::new(),
+                });
+                self.index.insert(key, self.terms.len() - 1);
+                self.terms.len() - 1
+            }
+        };
+        if !self.terms[idx].targets.contains(&target) {
+            self.terms[idx].targets.push(target);
+        }
+        Ok(())
+    }
+}
