@@ -233,6 +233,10 @@ pub fn export_csv(rows: &[ExportRow]) -> anyhow::Result<()> {
         "feed",
         "feed_name",
         "feeds",
+        "relevant",
+        "score",
+        "event",
+        "chips",
     ])?;
     for r in rows {
         w.write_record([
