@@ -50,6 +50,17 @@ pub enum Command {
     Export(ExportArgs),
     /// Classify text from stdin: JSON lines {"title","summary","lang"} or plain text lines
     Classify(ClassifyArgs),
+    /// Show the decision on a stored article and why (by id or URL)
+    Explain {
+        #[arg(value_name = "URL_OR_ID")]
+        article: String,
+    },
+    /// Re-run the current topic profile over every stored article
+    Reclassify {
+        /// Show what would change and write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

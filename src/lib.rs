@@ -88,6 +88,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Feeds(cmd) => cmd_feeds(&cfg, path, &loc, cmd).await,
         Command::Export(args) => cmd_export(&cfg, &args).await,
         Command::Classify(args) => cmd_classify(&cfg, &args),
+        Command::Explain { article } => cmd_explain(&cfg, &article).await,
+        Command::Reclassify { dry_run } => cmd_reclassify(&cfg, dry_run).await,
     }
 }
 
@@ -314,5 +316,70 @@ fn cmd_classify(cfg: &Config, args: &cli::ClassifyArgs) -> anyhow::Result<Exit> 
         );
         output::decision_line(n + 1, &title, &d, args.explain.then_some(&profile))?;
     }
+    Ok(Exit::Ok)
+}
+
+async fn cmd_explain(cfg: &Config, key: &str) -> anyhow::Result<Exit> {
+    let profile = load_profile(cfg, None)?;
+    let db = open_db(cfg).await?;
+    let k = key.to_owned();
+    let (text, stored) = db
+        .call(move |s| -> Result<_, store::StoreError> {
+            let Some(t) = s.find_article(&k)? else {
+                return Ok((None, None));
+            };
+            let d = s.decision(t.id)?;
+            Ok((Some(t), d))
+        })
+        .await?;
+    let Some(text) = text else {
+        return Err(UsageError(format!("no stored article has the id or URL `{key}`")).into());
+    };
+    let live = classify::classify(
+        &profile,
+        &classify::Input {
+            title: &text.title,
+            summary: &text.summary,
+            lang: text.lang.as_deref(),
+        },
+    );
+    output::explain(&text, &live, &profile, stored.as_ref());
+    Ok(Exit::Ok)
+}
+
+async fn cmd_reclassify(cfg: &Config, dry_run: bool) -> anyhow::Result<Exit> {
+    let profile = std::sync::Arc::new(load_profile(cfg, None)?);
+    let db = open_db(cfg).await?;
+    let changes = db
+        .call(move |s| -> Result<_, store::StoreError> {
+            let texts = s.all_article_texts()?;
+            let mut changes = Vec::new();
+            let mut decisions = Vec::with_capacity(texts.len());
+            for t in &texts {
+                let new = crawl::decide(&profile, t);
+                let old = s.decision(t.id)?;
+                let change = match &old {
+                    None if new.relevant => Some(output::Change::NewlyRelevant),
+                    Some(o) if !o.relevant && new.relevant => Some(output::Change::NewlyRelevant),
+                    Some(o) if o.relevant && !new.relevant => Some(output::Change::NoLongerRelevant),
+                    Some(o) if o.relevant && o.event != new.event => {
+                        Some(output::Change::EventChanged(o.event.clone(), new.event.clone()))
+                    }
+                    _ => None,
+                };
+                if let Some(c) = change {
+                    changes.push((t.id, t.title.clone(), c));
+                }
+                if old.as_ref() != Some(&new) {
+                    decisions.push((t.id, new));
+                }
+            }
+            if !dry_run {
+                s.save_decisions(chrono::Utc::now(), &decisions)?;
+            }
+            Ok((texts.len(), decisions.len(), changes))
+        })
+        .await?;
+    output::reclassify_report(changes.0, changes.1, &changes.2, dry_run);
     Ok(Exit::Ok)
 }

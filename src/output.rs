@@ -298,3 +298,141 @@ pub fn decision_line(
     writeln!(out, "{v}")?;
     Ok(())
 }
+
+/// What `reclassify` changed about one article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    NewlyRelevant,
+    NoLongerRelevant,
+    EventChanged(Option<String>, Option<String>),
+}
+
+pub fn reclassify_report(
+    total: usize,
+    rewritten: usize,
+    changes: &[(crate::model::ArticleId, String, Change)],
+    dry_run: bool,
+) {
+    for (id, title, c) in changes {
+        let what = match c {
+            Change::NewlyRelevant => "newly relevant".to_owned(),
+            Change::NoLongerRelevant => "no longer relevant".to_owned(),
+            Change::EventChanged(a, b) => format!(
+                "event {} -> {}",
+                a.as_deref().unwrap_or("none"),
+                b.as_deref().unwrap_or("none")
+            ),
+        };
+        println!("{id:>6}  {what:<28} {}", truncate(title, 90));
+    }
+    let count = |f: fn(&Change) -> bool| changes.iter().filter(|(_, _, c)| f(c)).count();
+    println!(
+        "{total} articles: {} newly relevant, {} no longer relevant, {} with another event{}",
+        count(|c| matches!(c, Change::NewlyRelevant)),
+        count(|c| matches!(c, Change::NoLongerRelevant)),
+        count(|c| matches!(c, Change::EventChanged(..))),
+        if dry_run {
+            " (dry run: nothing written)".to_owned()
+        } else {
+            format!("; {rewritten} decisions rewritten")
+        }
+    );
+}
+
+/// `explain`: the decision on one article, and why.
+pub fn explain(
+    t: &crate::store::ArticleText,
+    d: &crate::classify::Decision,
+    profile: &crate::classify::Profile,
+    stored: Option<&crate::store::StoredDecision>,
+) {
+    use crate::classify::Target;
+    println!("article {}: {}", t.id, t.title);
+    if let Some(u) = &t.url {
+        println!("  {u}");
+    }
+    println!(
+        "  language {}, published {}",
+        d.lang.as_deref().unwrap_or("unknown"),
+        when(t.published)
+    );
+    println!();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "decision: {} (score {:.2}, threshold {:.2}, profile {})",
+        if d.relevant { "RELEVANT" } else { "not relevant" },
+        d.score,
+        profile.threshold,
+        profile.name
+    );
+    if let Some(e) = d.event {
+        println!("event:    {e}");
+    }
+    println!("chips:    {}", list(&d.chips));
+    println!(
+        "companies {}; agencies {}; countries {}",
+        list(&d.companies),
+        list(&d.agencies),
+        list(&d.countries)
+    );
+    println!();
+    println!("rules that fired:");
+    if d.rules.is_empty() {
+        println!("  none");
+    }
+    for r in &d.rules {
+        println!(
+            "  {:+6.2}  {} (in the {})",
+            r.score,
+            r.rule,
+            if r.field == crate::classify::Field::Title {
+                "title"
+            } else {
+                "summary"
+            }
+        );
+    }
+    for (n, p) in &d.negatives {
+        println!("  {:+6.2}  negative context: {n}", -p);
+    }
+    if !d.event_scores.is_empty() {
+        let cues: Vec<String> = d
+            .event_scores
+            .iter()
+            .map(|(e, s)| format!("{e} {s:.1}"))
+            .collect();
+        println!("event cues: {}", cues.join(", "));
+    }
+    println!();
+    println!("matched terms:");
+    for h in &d.hits {
+        let means = match h.target {
+            Target::Concept(c) => format!("concept {}", profile.concepts[c]),
+            Target::Entity(e) => format!("entity {}", profile.entities[e].name),
+            Target::Negative(n) => format!("negative {}", profile.negatives[n].name),
+            Target::Cue(e) => format!("cue for {e}"),
+            Target::StrongCue(e) => format!("strong cue for {e}"),
+        };
+        let place = if h.field == crate::classify::Field::Title {
+            "title".to_owned()
+        } else {
+            format!("summary, sentence {}", h.sentence + 1)
+        };
+        println!("  {:<28} {:<24} {place}", format!("\"{}\"", h.matched), means);
+    }
+    match stored {
+        None => println!("\n(not classified in the database yet: run a crawl)"),
+        Some(s) if s.profile != profile.fingerprint => println!(
+            "\nstored decision ({}, event {}) was made with another version of the profile; `chipwatch reclassify` updates it",
+            if s.relevant { "relevant" } else { "not relevant" },
+            s.event.as_deref().unwrap_or("none")
+        ),
+        Some(_) => {}
+    }
+}

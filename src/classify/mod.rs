@@ -30,7 +30,7 @@ pub enum Field {
 }
 
 impl Field {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Field::Title => "title",
             Field::Summary => "summary",
@@ -169,16 +169,20 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
 
     let mut event_scores: Vec<(EventType, f32)> = Vec::new();
     for h in &hits {
-        if let Target::Cue(ev) = h.target {
-            let w = if h.field == Field::Title {
+        let (ev, strength) = match h.target {
+            Target::Cue(ev) => (ev, 1.0),
+            Target::StrongCue(ev) => (ev, profile::STRONG_CUE),
+            _ => continue,
+        };
+        let w = strength
+            * if h.field == Field::Title {
                 profile.title_weight
             } else {
                 1.0
             };
-            match event_scores.iter_mut().find(|(e, _)| *e == ev) {
-                Some((_, s)) => *s += w,
-                None => event_scores.push((ev, w)),
-            }
+        match event_scores.iter_mut().find(|(e, _)| *e == ev) {
+            Some((_, s)) => *s += w,
+            None => event_scores.push((ev, w)),
         }
     }
     event_scores.sort_by_key(|(e, _)| EVENT_PRIORITY.iter().position(|p| p == e));
@@ -249,7 +253,7 @@ fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec
             profile.terms[*ti]
                 .targets
                 .iter()
-                .any(|t| matches!(t, Target::Cue(_)))
+                .any(|t| matches!(t, Target::Cue(_) | Target::StrongCue(_)))
         })
         .map(|(s, e, _)| (*s, *e))
         .collect();
@@ -280,7 +284,7 @@ fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec
             if is_negative && !matches!(target, Target::Negative(_)) {
                 continue;
             }
-            if shadowed_cue && matches!(target, Target::Cue(_)) {
+            if shadowed_cue && matches!(target, Target::Cue(_) | Target::StrongCue(_)) {
                 continue;
             }
             match target {
@@ -350,6 +354,7 @@ impl Decision {
                 Target::Entity(e) => format!("entity:{}", profile.entities[e].name),
                 Target::Negative(n) => format!("negative:{}", profile.negatives[n].name),
                 Target::Cue(ev) => format!("cue:{ev}"),
+                Target::StrongCue(ev) => format!("strong cue:{ev}"),
             }
         };
         json!({

@@ -8,7 +8,7 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 
-use super::normalize::{is_cjk, normalise_term};
+use super::normalize::{is_word_char, normalise_term};
 use crate::model::EventType;
 
 /// The chip-exports profile shipped with the program.
@@ -93,8 +93,21 @@ struct RawRule {
 struct RawEvents {
     default: String,
     #[serde(flatten)]
-    cues: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    cues: BTreeMap<String, RawEventCues>,
 }
+
+/// One event's cues: `strong` phrases settle the type on their own (they
+/// count `STRONG_CUE` times); the other keys are languages.
+#[derive(Debug, Deserialize)]
+struct RawEventCues {
+    #[serde(default)]
+    strong: Vec<String>,
+    #[serde(flatten)]
+    langs: BTreeMap<String, Vec<String>>,
+}
+
+/// How many ordinary cues a strong cue is worth.
+pub const STRONG_CUE: f32 = 3.0;
 
 /// What kind of thing an entity is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -121,6 +134,7 @@ pub enum Target {
     Entity(usize),
     Negative(usize),
     Cue(EventType),
+    StrongCue(EventType),
 }
 
 #[derive(Debug, Clone)]
@@ -334,14 +348,19 @@ impl Profile {
                 ),
             )
         })?;
-        for (event, langs) in &raw.events.cues {
+        for (event, cues) in &raw.events.cues {
             let ev = EventType::parse(event).ok_or_else(|| {
                 invalid(
                     line_of(&format!("[events.{event}]")),
                     format!("unknown event `{event}` (known: {})", EventType::NAMES.join(", ")),
                 )
             })?;
-            for (lang, terms) in langs {
+            for t in &cues.strong {
+                builder
+                    .add(t, Target::StrongCue(ev))
+                    .map_err(|m| invalid(line_of(t), format!("events.{event}.strong: {m}")))?;
+            }
+            for (lang, terms) in &cues.langs {
                 for t in terms {
                     builder
                         .add(t, Target::Cue(ev))
@@ -393,12 +412,13 @@ impl TermTable {
         if norm.is_empty() {
             return Err(format!("empty term `{raw}`"));
         }
-        if norm.chars().count() < 2 && !norm.chars().any(is_cjk) {
+        if norm.chars().count() < 2 && norm.chars().all(is_word_char) {
             return Err(format!("term `{raw}` is too short to match safely"));
         }
-        // CJK ends never need a boundary: those scripts have no spaces.
-        let first = norm.chars().next().is_some_and(|c| !is_cjk(c));
-        let last = norm.chars().last().is_some_and(|c| !is_cjk(c));
+        // Only an end that is a word character needs a word boundary: CJK
+        // scripts have no spaces, punctuation is its own boundary.
+        let first = norm.chars().next().is_some_and(is_word_char);
+        let last = norm.chars().last().is_some_and(is_word_char);
         let key = (norm, first && !wild_left, last && !wild_right);
         let idx = match self.index.get(&key) {
             Some(&i) => i,

@@ -128,7 +128,13 @@ fn export_csv_and_since_filter() {
     assert_eq!(code, 0);
     assert_eq!(csv.lines().count(), all.len() + 1, "{csv}");
     assert!(csv.starts_with("id,url,canonical_url,guid,title"), "{csv}");
-    assert!(csv.lines().next().unwrap().ends_with(",relevant,score,event,chips"), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",relevant,score,event,chips"),
+        "{csv}"
+    );
     let (code, future, _) = app.run(&["export", "--since", "2100-01-01"]);
     assert_eq!(code, 0);
     assert_eq!(future.trim(), "");
