@@ -74,6 +74,7 @@ impl FeedReport {
 pub async fn crawl(
     db: &Db,
     fetcher: &Fetcher,
+    profile: &Arc<Profile>,
     feeds: Vec<FeedRow>,
     concurrency: usize,
     mut on_done: impl FnMut(&FeedReport),
@@ -94,6 +95,7 @@ pub async fn crawl(
             tx: &sender,
             fetcher,
             parsers: &parsers,
+            profile,
         };
         let ctx = &ctx;
         futures::stream::iter(feeds.into_iter().enumerate())
@@ -176,6 +178,7 @@ struct Ctx<'a> {
     tx: &'a mpsc::Sender<Pending>,
     fetcher: &'a Fetcher,
     parsers: &'a Semaphore,
+    profile: &'a Arc<Profile>,
 }
 
 /// Hand a write to the writer and wait for its result.
@@ -230,7 +233,7 @@ async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, F
         Fetched::Body(body) => body,
     };
     let mut discovered = feed.discovered_url.clone();
-    let (meta_src, doc) = match parse_blocking(ctx.parsers, body).await {
+    let (meta_src, doc) = match parse_blocking(ctx, feed, body).await {
         (meta_src, Ok(doc)) => (meta_src, doc),
         (_, Err(FeedError::Parse(ParseError::NotAFeed { discovered: found })))
             if discovered.is_none() && !found.is_empty() =>
@@ -241,7 +244,7 @@ async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, F
             let Fetched::Body(body) = fetcher.fetch(&target, &Default::default()).await? else {
                 return Ok(FeedOutcome::NotModified);
             };
-            let (meta_src, doc) = parse_blocking(ctx.parsers, body).await;
+            let (meta_src, doc) = parse_blocking(ctx, feed, body).await;
             discovered = Some(target);
             (meta_src, doc?)
         }
@@ -279,18 +282,31 @@ async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, F
 /// Parse on the blocking pool. The body's bytes move into the parser; its
 /// headers come back for the fetch state. A parser panic is that feed's error.
 async fn parse_blocking(
-    parsers: &Semaphore,
+    ctx: &Ctx<'_>,
+    feed: &FeedRow,
     mut body: crate::fetch::Body,
 ) -> (crate::fetch::Body, Result<PreparedDoc, FeedError>) {
-    let _permit = parsers
+    let _permit = ctx
+        .parsers
         .acquire()
         .await
         .expect("the parser semaphore is never closed");
+    let profile = ctx.profile.clone();
+    let feed_lang = feed.lang.clone();
     let bytes = std::mem::take(&mut body.bytes);
     let content_type = body.content_type.clone();
     let base = body.final_url.clone();
+    // Parse, work out identities and classify here, on the blocking pool
+    // in parallel, so the single writer only writes.
     let result = tokio::task::spawn_blocking(move || {
-        parse::parse_feed(&bytes, content_type.as_deref(), &base).map(PreparedDoc::new)
+        parse::parse_feed(&bytes, content_type.as_deref(), &base).map(|doc| {
+            let mut prepared = PreparedDoc::new(doc);
+            prepared.classify_with(|item| {
+                let lang = item.lang.as_deref().or(feed_lang.as_deref());
+                decide_text(&profile, &item.title, &item.summary_text, lang)
+            });
+            prepared
+        })
     })
     .await;
     let result = match result {
@@ -310,14 +326,19 @@ pub struct ClassifyCounts {
 /// Classify every article that has no decision yet (new or edited), in
 /// order of publication, and store the decisions.
 pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<ClassifyCounts, StoreError> {
+    const CHUNK: usize = 2000;
     db.call(move |store| {
-        let texts = store.unclassified()?;
-        let decisions: Vec<_> = texts.iter().map(|t| (t.id, decide(&profile, t))).collect();
-        let counts = ClassifyCounts {
-            classified: decisions.len(),
-            relevant: decisions.iter().filter(|(_, d)| d.relevant).count(),
-        };
-        store.save_decisions(Utc::now(), &decisions)?;
+        let mut counts = ClassifyCounts::default();
+        let mut after = crate::model::ArticleId(0);
+        loop {
+            let texts = store.unclassified_after(after, CHUNK)?;
+            let Some(last) = texts.last() else { break };
+            after = last.id;
+            let decisions: Vec<_> = texts.iter().map(|t| (t.id, decide(&profile, t))).collect();
+            counts.classified += decisions.len();
+            counts.relevant += decisions.iter().filter(|(_, d)| d.relevant).count();
+            store.save_decisions(Utc::now(), &decisions)?;
+        }
         Ok(counts)
     })
     .await
@@ -325,14 +346,12 @@ pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<Classify
 
 /// The decision on one stored article, in its stored form.
 pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
-    let d = classify::classify(
-        profile,
-        &classify::Input {
-            title: &t.title,
-            summary: &t.summary,
-            lang: t.lang.as_deref(),
-        },
-    );
+    decide_text(profile, &t.title, &t.summary, t.lang.as_deref())
+}
+
+/// The decision on a title and plain-text summary, in its stored form.
+pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&str>) -> StoredDecision {
+    let d = classify::classify(profile, &classify::Input { title, summary, lang });
     StoredDecision {
         relevant: d.relevant,
         score: f64::from(d.score),
@@ -343,7 +362,12 @@ pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
         })
         .to_string(),
         lang: d.lang.clone(),
-        evidence: d.evidence_json(profile).to_string(),
+        // Articles nothing in the profile matched need no evidence stored.
+        evidence: if d.hits.is_empty() {
+            "{}".to_owned()
+        } else {
+            d.evidence_json(profile).to_string()
+        },
         profile: profile.fingerprint.clone(),
     }
 }

@@ -145,18 +145,34 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
         );
         bar
     });
-    let reports = crawl::crawl(&db, &fetcher, rows, cfg.http.concurrency, |r| match &bar {
-        Some(bar) => {
-            bar.set_message(output::progress_line(r));
-            bar.inc(1);
-        }
-        None => tracing::debug!(feed = %r.label(), "{}", output::progress_line(r)),
-    })
+    let reports = crawl::crawl(
+        &db,
+        &fetcher,
+        &profile,
+        rows,
+        cfg.http.concurrency,
+        |r| match &bar {
+            Some(bar) => {
+                bar.set_message(output::progress_line(r));
+                bar.inc(1);
+            }
+            None => tracing::debug!(feed = %r.label(), "{}", output::progress_line(r)),
+        },
+    )
     .await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let classified = crawl::classify_pending(&db, profile).await?;
+    // Articles the crawl classified as it stored them are done; this picks
+    // up anything left without a decision (an interrupted earlier run).
+    let backlog = crawl::classify_pending(&db, profile).await?;
+    let mut classified = backlog;
+    for r in &reports {
+        if let crawl::FeedOutcome::Updated { counts, .. } = &r.outcome {
+            classified.classified += counts.new + counts.updated;
+            classified.relevant += counts.relevant;
+        }
+    }
     let total = db.call(|s| s.article_count()).await?;
     output::crawl_summary(&reports, total, classified);
     Ok(if reports.iter().any(|r| r.outcome.is_success()) {

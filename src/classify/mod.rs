@@ -206,7 +206,12 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
         companies,
         agencies,
         countries,
-        lang: input.lang.map(str::to_owned).or_else(|| detect_lang(input)),
+        // Detection is the costliest step here, and only relevant articles
+        // need a language (for display and for grouping stories).
+        lang: input
+            .lang
+            .map(str::to_owned)
+            .or_else(|| relevant.then(|| detect_lang(input)).flatten()),
         hits,
         rules,
         negatives,

@@ -93,6 +93,8 @@ pub struct StoreCounts {
     pub updated: usize,
     /// Articles already stored from another feed, now also carried by this one.
     pub linked: usize,
+    /// New or updated articles whose decision (made with them) is relevant.
+    pub relevant: usize,
 }
 
 /// An article's text as the classifier needs it.
@@ -431,10 +433,29 @@ impl Store {
         rows.collect::<Result<_, _>>().ctx("read search row")
     }
 
-    /// Articles with no classification yet (new, edited, or never
-    /// classified), in order of publication.
-    pub fn unclassified(&self) -> Result<Vec<ArticleText>, StoreError> {
-        self.article_texts("WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.article_id = a.id)")
+    /// Up to `limit` articles with no classification and an id above
+    /// `after`, in id order: for classifying a large backlog in bounded memory.
+    pub fn unclassified_after(&self, after: ArticleId, limit: usize) -> Result<Vec<ArticleText>, StoreError> {
+        let sql = format!(
+            "SELECT a.id, a.title, a.summary_text, COALESCE(a.lang, f.feed_lang, f.lang), a.url, a.published
+             FROM articles a JOIN feeds f ON f.id = a.feed_id
+             WHERE a.id > ?1 AND NOT EXISTS (SELECT 1 FROM classifications c WHERE c.article_id = a.id)
+             ORDER BY a.id LIMIT {limit}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).ctx("prepare backlog")?;
+        let rows = stmt
+            .query_map([after.0], |r| {
+                Ok(ArticleText {
+                    id: ArticleId(r.get(0)?),
+                    title: r.get(1)?,
+                    summary: r.get(2)?,
+                    lang: r.get(3)?,
+                    url: r.get(4)?,
+                    published: from_ts(r.get(5)?),
+                })
+            })
+            .ctx("read backlog")?;
+        rows.collect::<Result<_, _>>().ctx("read backlog row")
     }
 
     /// Every article, in order of publication (for `reclassify`).
@@ -472,31 +493,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().ctx("begin decisions")?;
         {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
-                         evidence, profile, classified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
-                         score = excluded.score, event = excluded.event, chips = excluded.chips,
-                         entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
-                         profile = excluded.profile, classified_at = excluded.classified_at",
-                )
-                .ctx("prepare decision")?;
             for (id, d) in decisions {
-                stmt.execute(params![
-                    id.0,
-                    d.relevant,
-                    d.score,
-                    d.event,
-                    d.chips,
-                    d.entities,
-                    d.lang,
-                    d.evidence,
-                    d.profile,
-                    ts(now)
-                ])
-                .ctx("save decision")?;
+                save_decision(&tx, now, *id, d)?;
             }
         }
         tx.commit().ctx("commit decisions")?;
@@ -618,9 +616,20 @@ struct PreparedItem {
     canonical: Option<String>,
     hash: i64,
     copy_detectable: bool,
+    /// The classifier's decision, when the caller made one: stored with a
+    /// new or edited article in the same transaction.
+    decision: Option<StoredDecision>,
 }
 
 impl PreparedDoc {
+    /// Attach a decision to every item (the caller classifies; the store
+    /// does not know how).
+    pub fn classify_with(&mut self, mut decide: impl FnMut(&ParsedItem) -> StoredDecision) {
+        for p in &mut self.items {
+            p.decision = Some(decide(&self.doc.items[p.index]));
+        }
+    }
+
     pub fn new(doc: ParsedFeed) -> Self {
         let canon: Vec<Option<String>> = doc
             .items
@@ -654,6 +663,7 @@ impl PreparedDoc {
                 canonical: canonical.clone(),
                 hash: dedup::content_hash(&item.title, &item.summary_text) as i64,
                 copy_detectable: dedup::copy_detectable(&item.title, &item.summary_text),
+                decision: None,
             });
         }
         Self { doc, items }
@@ -694,6 +704,38 @@ fn apply_document(
     ])
     .ctx("update feed state")?;
     Ok(counts)
+}
+
+fn save_decision(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    id: ArticleId,
+    d: &StoredDecision,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
+             evidence, profile, classified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
+             score = excluded.score, event = excluded.event, chips = excluded.chips,
+             entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
+             profile = excluded.profile, classified_at = excluded.classified_at",
+    )
+    .ctx("prepare decision")?
+    .execute(params![
+        id.0,
+        d.relevant,
+        d.score,
+        d.event,
+        d.chips,
+        d.entities,
+        d.lang,
+        d.evidence,
+        d.profile,
+        ts(now)
+    ])
+    .ctx("save decision")?;
+    Ok(())
 }
 
 fn decision_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<StoredDecision>> {
@@ -780,11 +822,16 @@ fn store_item(
             .ctx("prepare search reindex")?
             .execute([id])
             .ctx("reindex edited article")?;
-            // The text changed: the decision on it must be made again.
+            // The text changed: the decision on it is made again (now, or by
+            // the next classification pass).
             tx.prepare_cached("DELETE FROM classifications WHERE article_id = ?1")
                 .ctx("prepare unclassify")?
                 .execute([id])
                 .ctx("drop stale classification")?;
+            if let Some(d) = &p.decision {
+                save_decision(tx, now, ArticleId(id), d)?;
+                counts.relevant += usize::from(d.relevant);
+            }
             counts.updated += 1;
         }
         return Ok(());
@@ -835,7 +882,12 @@ fn store_item(
             ])
             .ctx("insert item")?;
             counts.new += 1;
-            tx.last_insert_rowid()
+            let id = tx.last_insert_rowid();
+            if let Some(d) = &p.decision {
+                save_decision(tx, now, ArticleId(id), d)?;
+                counts.relevant += usize::from(d.relevant);
+            }
+            id
         }
     };
     tx.prepare_cached(
