@@ -359,6 +359,7 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         chips: serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into()),
         entities: serde_json::json!({
             "companies": d.companies, "agencies": d.agencies, "countries": d.countries,
+            "topics": d.topics,
         })
         .to_string(),
         lang: d.lang.clone(),

@@ -71,6 +71,7 @@ pub struct Decision {
     pub companies: Vec<String>,
     pub agencies: Vec<String>,
     pub countries: Vec<String>,
+    pub topics: Vec<String>,
     pub lang: Option<String>,
     pub hits: Vec<Hit>,
     pub rules: Vec<RuleHit>,
@@ -93,8 +94,8 @@ const EVENT_PRIORITY: [EventType; 6] = [
 /// Classify one article with `profile`.
 pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     let mut hits = Vec::new();
-    let title_bits = scan(profile, input.title, Field::Title, &mut hits);
-    let summary_bits = scan(profile, input.summary, Field::Summary, &mut hits);
+    let title_bits = scan(profile, input.title, Field::Title, input.lang, &mut hits);
+    let summary_bits = scan(profile, input.summary, Field::Summary, input.lang, &mut hits);
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
@@ -151,7 +152,8 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
 
     // Entities in order of first mention.
     let mut seen = BTreeSet::new();
-    let (mut chips, mut companies, mut agencies, mut countries) = (vec![], vec![], vec![], vec![]);
+    let (mut chips, mut companies, mut agencies, mut countries, mut topics) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for h in &hits {
         if let Target::Entity(e) = h.target
             && seen.insert(e)
@@ -162,6 +164,7 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
                 EntityKind::Company => &mut companies,
                 EntityKind::Agency => &mut agencies,
                 EntityKind::Country => &mut countries,
+                EntityKind::Topic => &mut topics,
             };
             list.push(ent.name.clone());
         }
@@ -206,6 +209,7 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
         companies,
         agencies,
         countries,
+        topics,
         // Detection is the costliest step here, and only relevant articles
         // need a language (for display and for grouping stories).
         lang: input
@@ -220,7 +224,19 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
 }
 
 /// Find every term in `text`; returns the concept bit set of each sentence.
-fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec<u64> {
+fn scan(profile: &Profile, text: &str, field: Field, lang: Option<&str>, hits: &mut Vec<Hit>) -> Vec<u64> {
+    // A negative scoped to languages applies only when the article's
+    // language is known to be one of them.
+    let negative_applies = |n: usize| {
+        let langs = &profile.negatives[n].langs;
+        langs.is_empty() || lang.is_some_and(|l| langs.iter().any(|x| x == l))
+    };
+    let is_negative_term = |ti: usize| {
+        profile.terms[ti]
+            .targets
+            .iter()
+            .any(|t| matches!(t, Target::Negative(n) if negative_applies(*n)))
+    };
     if text.is_empty() {
         return Vec::new();
     }
@@ -236,18 +252,25 @@ fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec
         if term.bound_right && t[m.end()..].chars().next().is_some_and(is_word_char) {
             continue;
         }
-        spans.push((m.start(), m.end(), m.pattern().as_usize()));
+        // A wildcard end covers the rest of its word: "poker chip*" spans
+        // all of "poker chips", so it swallows the "chips" inside it.
+        let mut end = m.end();
+        if !term.bound_right {
+            end += t[end..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - end);
+        }
+        let mut start = m.start();
+        if !term.bound_left {
+            start = t[..start]
+                .rfind(|c: char| !is_word_char(c))
+                .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8));
+        }
+        spans.push((start, end, m.pattern().as_usize()));
     }
     // A negative context takes every other match inside it out of play
     // ("potato chips" swallows "chips").
     let negative_spans: Vec<(usize, usize)> = spans
         .iter()
-        .filter(|(_, _, ti)| {
-            profile.terms[*ti]
-                .targets
-                .iter()
-                .any(|t| matches!(t, Target::Negative(_)))
-        })
+        .filter(|(_, _, ti)| is_negative_term(*ti))
         .map(|(s, e, _)| (*s, *e))
         .collect();
     // A cue inside a longer cue gives way to it ("antitrust probe" is not a
@@ -275,7 +298,7 @@ fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec
     let mut bits = vec![0u64; windows];
     for (s, e, ti) in spans {
         let term = &profile.terms[ti];
-        let is_negative = term.targets.iter().any(|t| matches!(t, Target::Negative(_)));
+        let is_negative = is_negative_term(ti);
         if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
             continue;
         }
@@ -286,7 +309,12 @@ fn scan(profile: &Profile, text: &str, field: Field, hits: &mut Vec<Hit>) -> Vec
         };
         let shadowed_cue = inside_longer_cue(s, e);
         for &target in &term.targets {
-            if is_negative && !matches!(target, Target::Negative(_)) {
+            if is_negative && !matches!(target, Target::Negative(n) if negative_applies(n)) {
+                continue;
+            }
+            if let Target::Negative(n) = target
+                && !negative_applies(n)
+            {
                 continue;
             }
             if shadowed_cue && matches!(target, Target::Cue(_) | Target::StrongCue(_)) {
@@ -376,3 +404,5 @@ impl Decision {
         })
     }
 }
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,12 @@ pub fn is_word_char(c: char) -> bool {
 }
 
 fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
+    // Most text is ASCII: letters and digits need no table lookups.
+    if c.is_ascii_alphanumeric() {
+        out.push(c.to_ascii_lowercase());
+        *prev_base_latin = c.is_ascii_alphabetic();
+        return;
+    }
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2212}' => {
             out.push('-');

@@ -78,6 +78,9 @@ struct RawNegative {
     #[serde(default)]
     penalty: f32,
     terms: Vec<String>,
+    /// Only in articles of these languages (default: every language).
+    #[serde(default)]
+    langs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +120,9 @@ pub enum EntityKind {
     Company,
     Agency,
     Country,
+    /// A subject that names a development across languages (a material, a
+    /// kind of measure): not reported as a chip, used to group stories.
+    Topic,
 }
 
 /// How close a rule's concepts must be.
@@ -149,6 +155,8 @@ pub struct Entity {
 pub struct Negative {
     pub name: String,
     pub penalty: f32,
+    /// Languages it applies to; empty means all.
+    pub langs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,7 +223,23 @@ impl Profile {
         };
         // The line of the first occurrence of `needle`, for errors found
         // after deserialising.
-        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(0, |n| n + 1);
+        let line_of = |needle: &str| {
+            // An empty term is written `""`: look for that.
+            let needle = if needle.is_empty() { "\"\"" } else { needle };
+            text.lines().position(|l| l.contains(needle)).map_or(0, |n| n + 1)
+        };
+        // Language keys are ISO 639 codes: a typo such as `english` would
+        // otherwise never match anything.
+        let check_lang = |lang: &str, at: &str| -> Result<(), ProfileError> {
+            if (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_lowercase()) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    line_of(&format!("{lang} =")),
+                    format!("{at}: `{lang}` is not a language code such as \"en\" or \"zh\""),
+                ))
+            }
+        };
         let raw: RawProfile = toml::from_str(text).map_err(|e| {
             let start = e.span().map_or(0, |s| s.start.min(text.len()));
             let line = text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() + 1;
@@ -261,6 +285,7 @@ impl Profile {
                 ));
             }
             for (lang, terms) in langs {
+                check_lang(lang, &format!("concepts.{name}"))?;
                 for t in terms {
                     builder
                         .add(t, Target::Concept(ci))
@@ -306,9 +331,13 @@ impl Profile {
                     .add(t, Target::Negative(ni))
                     .map_err(|m| invalid(line_of(t), format!("negative `{}`: {m}", n.name)))?;
             }
+            for l in &n.langs {
+                check_lang(l, &format!("negative `{}`", n.name))?;
+            }
             negatives.push(Negative {
                 name: n.name.clone(),
                 penalty: n.penalty,
+                langs: n.langs.clone(),
             });
         }
 
@@ -360,7 +389,14 @@ impl Profile {
                     .add(t, Target::StrongCue(ev))
                     .map_err(|m| invalid(line_of(t), format!("events.{event}.strong: {m}")))?;
             }
+            if cues.strong.is_empty() && cues.langs.values().all(Vec::is_empty) {
+                return Err(invalid(
+                    line_of(&format!("[events.{event}]")),
+                    format!("events.{event} has no cues (remove the table or add cues)"),
+                ));
+            }
             for (lang, terms) in &cues.langs {
+                check_lang(lang, &format!("events.{event}"))?;
                 for t in terms {
                     builder
                         .add(t, Target::Cue(ev))

@@ -155,3 +155,139 @@ mod tests {
         assert_ne!(content_hash("ab", "c"), content_hash("a", "bc"));
     }
 }
+
+/// Number of MinHash permutations in a signature.
+pub const MINHASH_LEN: usize = 64;
+/// LSH bands (of `MINHASH_LEN / LSH_BANDS` rows each).
+pub const LSH_BANDS: usize = 16;
+/// Estimated Jaccard similarity at or above which two texts are one article.
+pub const NEAR_DUPLICATE: f32 = 0.8;
+
+/// Shingles of a text: word 3-grams for spaced scripts, character 3-grams
+/// for CJK runs; hashed.
+fn shingles(text: &str) -> Vec<u64> {
+    let lower = text.to_lowercase();
+    let mut out = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
+    let mut cjk: Vec<char> = Vec::new();
+    let flush_cjk = |cjk: &mut Vec<char>, out: &mut Vec<u64>| {
+        if cjk.len() < 3 && !cjk.is_empty() {
+            out.push(xxh3_64(cjk.iter().collect::<String>().as_bytes()));
+        }
+        for w in cjk.windows(3) {
+            let s: String = w.iter().collect();
+            out.push(xxh3_64(s.as_bytes()));
+        }
+        cjk.clear();
+    };
+    for token in lower.split(|c: char| !c.is_alphanumeric()) {
+        if token.is_empty() {
+            continue;
+        }
+        if token.chars().any(crate::classify::normalize::is_cjk) {
+            for c in token.chars() {
+                if crate::classify::normalize::is_cjk(c) {
+                    cjk.push(c);
+                } else {
+                    flush_cjk(&mut cjk, &mut out);
+                }
+            }
+            flush_cjk(&mut cjk, &mut out);
+        } else {
+            words.push(token);
+        }
+    }
+    if words.len() < 3 {
+        out.extend(words.iter().map(|w| xxh3_64(w.as_bytes())));
+    }
+    for w in words.windows(3) {
+        out.push(xxh3_64(w.join(" ").as_bytes()));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// MinHash signature of a text (empty when the text has no words).
+pub fn minhash(text: &str) -> Vec<u32> {
+    let sh = shingles(text);
+    if sh.is_empty() {
+        return Vec::new();
+    }
+    (0..MINHASH_LEN as u64)
+        .map(|i| {
+            // One cheap hash family: mix each shingle with the permutation seed.
+            let seed = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            sh.iter()
+                .map(|h| {
+                    let x = (h ^ seed).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    ((x ^ (x >> 31)) >> 32) as u32
+                })
+                .min()
+                .unwrap_or(u32::MAX)
+        })
+        .collect()
+}
+
+/// Estimated Jaccard similarity of two signatures.
+pub fn similarity(a: &[u32], b: &[u32]) -> f32 {
+    if a.len() != MINHASH_LEN || b.len() != MINHASH_LEN {
+        return 0.0;
+    }
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f32 / MINHASH_LEN as f32
+}
+
+/// LSH keys of a signature: one per band, the band number mixed in.
+pub fn lsh_keys(sig: &[u32]) -> Vec<i64> {
+    if sig.len() != MINHASH_LEN {
+        return Vec::new();
+    }
+    let rows = MINHASH_LEN / LSH_BANDS;
+    sig.chunks(rows)
+        .enumerate()
+        .map(|(band, rows)| {
+            let mut buf = Vec::with_capacity(rows.len() * 4 + 1);
+            buf.push(band as u8);
+            for r in rows {
+                buf.extend_from_slice(&r.to_le_bytes());
+            }
+            xxh3_64(&buf) as i64
+        })
+        .collect()
+}
+
+/// A signature as bytes for storage, and back.
+pub fn sig_to_bytes(sig: &[u32]) -> Vec<u8> {
+    sig.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn sig_from_bytes(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod near_dup_tests {
+    use super::*;
+
+    #[test]
+    fn near_copies_are_similar_and_others_are_not() {
+        let a = "Biden administration adds Chinese chip firms to trade blacklist. The Commerce Department said \
+                 on Friday it added 36 Chinese companies including memory maker YMTC to its entity list.";
+        let b = "Biden administration adds Chinese chip firms to trade blacklist - The Commerce Department said \
+                 Friday it added 36 Chinese companies, including memory maker YMTC, to its entity list.";
+        let c = "China approves first wave of Nvidia H200 imports for Alibaba and other cloud firms after \
+                 the US allowed targeted sales late last year.";
+        let (sa, sb, sc) = (minhash(a), minhash(b), minhash(c));
+        assert!(similarity(&sa, &sb) >= NEAR_DUPLICATE, "{}", similarity(&sa, &sb));
+        assert!(similarity(&sa, &sc) < 0.2);
+        assert!(lsh_keys(&sa).iter().zip(lsh_keys(&sb)).any(|(x, y)| *x == y));
+        assert_eq!(sig_from_bytes(&sig_to_bytes(&sa)), sa);
+        // CJK text without spaces gets character shingles.
+        let z1 = minhash("中国批准首批英伟达H200芯片进口，阿里巴巴等云服务商获准采购");
+        let z2 = minhash("中国批准首批英伟达H200芯片进口，阿里巴巴等云服务商获准采购。");
+        assert!(similarity(&z1, &z2) > 0.9);
+        assert!(minhash("").is_empty());
+    }
+}

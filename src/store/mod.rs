@@ -619,6 +619,8 @@ struct PreparedItem {
     /// The classifier's decision, when the caller made one: stored with a
     /// new or edited article in the same transaction.
     decision: Option<StoredDecision>,
+    /// MinHash of title and text, for near-duplicate detection.
+    minhash: Vec<u32>,
 }
 
 impl PreparedDoc {
@@ -664,6 +666,7 @@ impl PreparedDoc {
                 hash: dedup::content_hash(&item.title, &item.summary_text) as i64,
                 copy_detectable: dedup::copy_detectable(&item.title, &item.summary_text),
                 decision: None,
+                minhash: dedup::minhash(&format!("{} {}", item.title, item.summary_text)),
             });
         }
         Self { doc, items }
@@ -704,6 +707,42 @@ fn apply_document(
     ])
     .ctx("update feed state")?;
     Ok(counts)
+}
+
+/// A stored article whose text is a near copy of `sig` (LSH candidates,
+/// verified by estimated similarity).
+fn near_duplicate(conn: &Connection, sig: &[u32]) -> Result<Option<i64>, StoreError> {
+    let keys = dedup::lsh_keys(sig);
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut cands: Vec<i64> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT article_id FROM lsh WHERE key = ?1 LIMIT 50")
+            .ctx("prepare lsh lookup")?;
+        for k in keys {
+            let ids = stmt.query_map([k], |r| r.get::<_, i64>(0)).ctx("lsh lookup")?;
+            for id in ids {
+                let id = id.ctx("read lsh row")?;
+                if !cands.contains(&id) {
+                    cands.push(id);
+                }
+            }
+        }
+    }
+    let mut best: Option<(i64, f32)> = None;
+    let mut stmt = conn
+        .prepare_cached("SELECT minhash FROM articles WHERE id = ?1")
+        .ctx("prepare signature")?;
+    for id in cands {
+        let blob: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).ctx("read signature")?;
+        let sim = blob.map_or(0.0, |b| dedup::similarity(sig, &dedup::sig_from_bytes(&b)));
+        if sim >= dedup::NEAR_DUPLICATE && best.is_none_or(|(_, s)| sim > s) {
+            best = Some((id, sim));
+        }
+    }
+    Ok(best.map(|(id, _)| id))
 }
 
 fn save_decision(
@@ -855,6 +894,9 @@ fn store_item(
             .optional()
             .ctx("look up exact copy")?;
     }
+    if same.is_none() && p.copy_detectable {
+        same = near_duplicate(tx, &p.minhash)?;
+    }
     let article = match same {
         Some(id) => {
             counts.linked += 1;
@@ -883,6 +925,18 @@ fn store_item(
             .ctx("insert item")?;
             counts.new += 1;
             let id = tx.last_insert_rowid();
+            if !p.minhash.is_empty() {
+                tx.prepare_cached("UPDATE articles SET minhash = ?2 WHERE id = ?1")
+                    .ctx("prepare minhash")?
+                    .execute(params![id, dedup::sig_to_bytes(&p.minhash)])
+                    .ctx("store minhash")?;
+                let mut lsh = tx
+                    .prepare_cached("INSERT OR IGNORE INTO lsh (key, article_id) VALUES (?1, ?2)")
+                    .ctx("prepare lsh")?;
+                for key in dedup::lsh_keys(&p.minhash) {
+                    lsh.execute(params![key, id]).ctx("index lsh")?;
+                }
+            }
             if let Some(d) = &p.decision {
                 save_decision(tx, now, ArticleId(id), d)?;
                 counts.relevant += usize::from(d.relevant);

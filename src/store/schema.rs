@@ -77,11 +77,21 @@ CREATE TABLE classifications (
 CREATE INDEX classifications_relevant ON classifications(relevant, event);
 ";
 
+const V3: &str = "
+ALTER TABLE articles ADD COLUMN minhash BLOB;
+CREATE TABLE lsh (
+    key INTEGER NOT NULL,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    PRIMARY KEY (key, article_id)
+) WITHOUT ROWID;
+
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
 
 #[cfg(test)]
 mod tests {
