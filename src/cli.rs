@@ -55,6 +55,16 @@ pub enum Command {
         #[arg(value_name = "URL_OR_ID")]
         article: String,
     },
+    /// Review alerts: new developments, one alert each
+    Alerts(AlertsArgs),
+    /// List stories: coverage of one development across outlets and languages
+    Stories {
+        /// Only stories with a report on or after this date
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// Re-run the current topic profile over every stored article
     Reclassify {
         /// Show what would change and write nothing
@@ -130,4 +140,48 @@ pub struct ClassifyArgs {
     /// Include the evidence (matched terms, rules) in the output
     #[arg(long)]
     pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub action: Option<AlertsCmd>,
+    /// Include acknowledged alerts
+    #[arg(long)]
+    pub all: bool,
+    /// Only alerts on reports published on or after this date
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only alerts of this development type
+    #[arg(long, value_name = "TYPE")]
+    pub event: Option<String>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCmd {
+    /// The story behind an alert: every report, and why it alerted
+    Show { id: i64 },
+    /// Mark alerts as read
+    Ack {
+        #[arg(required_unless_present = "all")]
+        ids: Vec<i64>,
+        /// Every new alert
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mark alerts as new again
+    Unack {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }

@@ -15,6 +15,7 @@ use crate::classify::{self, Profile};
 use crate::store::{
     ArticleText, Db, FeedRow, FetchMeta, PreparedDoc, Store, StoreCounts, StoreError, StoredDecision, Write,
 };
+use crate::story;
 
 /// A write on its way to the writer, with where to send its result.
 type Pending = (Write, oneshot::Sender<Result<StoreCounts, StoreError>>);
@@ -371,6 +372,84 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         },
         profile: profile.fingerprint.clone(),
     }
+}
+
+/// What the story pass did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoryCounts {
+    pub placed: usize,
+    pub new_stories: usize,
+    pub alerts: usize,
+}
+
+/// The development signature of a relevant article: its normalised
+/// entities, as story features.
+pub fn signature(entities_json: &str, chips_json: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(chips) = serde_json::from_str::<Vec<String>>(chips_json) {
+        out.extend(chips.iter().map(|c| story::feature("chip", c)));
+    }
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(entities_json) {
+        for (key, kind) in [
+            ("companies", "company"),
+            ("agencies", "agency"),
+            ("countries", "country"),
+            ("topics", "topic"),
+        ] {
+            if let Some(list) = map.get(key).and_then(|v| v.as_array()) {
+                out.extend(
+                    list.iter()
+                        .filter_map(|v| v.as_str())
+                        .map(|n| story::feature(kind, n)),
+                );
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Give every relevant article without a story its story, in order of
+/// publication, and raise one alert per new development story. One
+/// transaction: an interrupted pass leaves nothing half done.
+pub async fn assign_stories(db: &Db) -> Result<StoryCounts, StoreError> {
+    db.call(|store| {
+        store.in_transaction(|s| {
+            let params = story::Params::default();
+            let mut counts = StoryCounts::default();
+            for a in s.pending_story_articles()? {
+                let Some(event) = crate::model::EventType::parse(&a.event) else { continue };
+                let features = signature(&a.entities, &a.chips);
+                let chips = features.iter().filter(|f| f.starts_with("chip:")).count();
+                let from = a.published - params.after_days * 86_400;
+                let to = a.published + params.before_days * 86_400;
+                let candidates = s.story_candidates(&features, from, to)?;
+                let article = story::Article {
+                    published: a.published,
+                    event,
+                    features: &features,
+                };
+                counts.placed += 1;
+                match story::place(&article, &candidates, &params) {
+                    story::Placement::Join { story: id, score } => s.join_story(id, &a, &features, score)?,
+                    story::Placement::New => {
+                        let id = s.create_story(&a, &features)?;
+                        counts.new_stories += 1;
+                        if event.is_development() {
+                            let reason = format!("first report of a new {event} development");
+                            if s.raise_alert(Utc::now(), id, a.id, event.as_str(), story::severity(event, chips), &reason)? {
+                                counts.alerts += 1;
+                                info!(article = a.id.0, story = id, event = %event, title = %a.title, "alert");
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(counts)
+        })
+    })
+    .await
 }
 
 /// An error and its causes on one line: `a: b: c`.

@@ -21,6 +21,7 @@ pub mod parse;
 pub mod classify;
 pub mod dedup;
 pub mod store;
+pub mod story;
 
 pub mod crawl;
 
@@ -90,6 +91,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Classify(args) => cmd_classify(&cfg, &args),
         Command::Explain { article } => cmd_explain(&cfg, &article).await,
         Command::Reclassify { dry_run } => cmd_reclassify(&cfg, dry_run).await,
+        Command::Alerts(args) => cmd_alerts(&cfg, args).await,
+        Command::Stories { since, format } => {
+            let since = since.as_deref().map(parse_date).transpose()?;
+            let db = open_db(&cfg).await?;
+            let rows = db.call(move |s| s.stories(since)).await?;
+            output::stories(&rows, format)?;
+            Ok(Exit::Ok)
+        }
     }
 }
 
@@ -173,8 +182,9 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
             classified.relevant += counts.relevant;
         }
     }
+    let stories = crawl::assign_stories(&db).await?;
     let total = db.call(|s| s.article_count()).await?;
-    output::crawl_summary(&reports, total, classified);
+    output::crawl_summary(&reports, total, classified, stories);
     Ok(if reports.iter().any(|r| r.outcome.is_success()) {
         Exit::Ok
     } else {
@@ -397,5 +407,88 @@ async fn cmd_reclassify(cfg: &Config, dry_run: bool) -> anyhow::Result<Exit> {
         })
         .await?;
     output::reclassify_report(changes.0, changes.1, &changes.2, dry_run);
+    if !dry_run && changes.1 > 0 {
+        // Decisions changed: rebuild the stories in order of publication.
+        // An alert is keyed by the report that raised it, so a development
+        // that still opens a story keeps its alert and none is raised twice.
+        db.call(|s| s.reset_stories()).await?;
+        let stories = crawl::assign_stories(&db).await?;
+        let withdrawn = db.call(|s| s.withdraw_orphan_alerts()).await?;
+        output::line(&format!(
+            "stories rebuilt: {} stories, {} new alerts, {} alerts withdrawn",
+            stories.new_stories, stories.alerts, withdrawn
+        ));
+    }
     Ok(Exit::Ok)
+}
+
+async fn cmd_alerts(cfg: &Config, args: cli::AlertsArgs) -> anyhow::Result<Exit> {
+    let db = open_db(cfg).await?;
+    match args.action {
+        None => {
+            let since = args.since.as_deref().map(parse_date).transpose()?;
+            if let Some(e) = &args.event
+                && model::EventType::parse(e).is_none()
+            {
+                return Err(UsageError(format!(
+                    "unknown event `{e}` (one of {})",
+                    model::EventType::NAMES.join(", ")
+                ))
+                .into());
+            }
+            let (all, event) = (args.all, args.event.clone());
+            let rows = db.call(move |s| s.alerts(all, since, event.as_deref())).await?;
+            output::alerts(&rows, args.format, args.all)?;
+        }
+        Some(cli::AlertsCmd::Show { id }) => {
+            let found = db
+                .call(move |s| -> Result<_, store::StoreError> {
+                    let Some(alert) = s.alert(id)? else {
+                        return Ok(None);
+                    };
+                    let articles = match &alert.story {
+                        Some(st) => s.story_articles(st.id)?,
+                        None => Vec::new(),
+                    };
+                    Ok(Some((alert, articles)))
+                })
+                .await?;
+            let Some((alert, articles)) = found else {
+                return Err(UsageError(format!("there is no alert {id}")).into());
+            };
+            output::alert_detail(&alert, &articles);
+        }
+        Some(cli::AlertsCmd::Ack { ids, all }) => {
+            let n = ack(&db, (!all).then_some(ids), true).await?;
+            output::line(&format!("{n} alerts acknowledged"));
+        }
+        Some(cli::AlertsCmd::Unack { ids }) => {
+            let n = ack(&db, Some(ids), false).await?;
+            output::line(&format!("{n} alerts marked new"));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+async fn ack(db: &store::Db, ids: Option<Vec<i64>>, on: bool) -> anyhow::Result<usize> {
+    let (n, unknown) = db
+        .call(move |s| -> Result<_, store::StoreError> {
+            let unknown = match &ids {
+                Some(ids) => s.unknown_alerts(ids)?,
+                None => Vec::new(),
+            };
+            if !unknown.is_empty() {
+                return Ok((0, unknown));
+            }
+            Ok((
+                s.set_acknowledged(chrono::Utc::now(), ids.as_deref(), on)?,
+                unknown,
+            ))
+        })
+        .await?;
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(i64::to_string).collect();
+        return Err(UsageError(format!("no alert with id {}; nothing changed", list.join(", "))).into());
+    }
+    Ok(n)
 }

@@ -42,7 +42,12 @@ fn status_text(o: &FeedOutcome) -> String {
 }
 
 /// The summary table printed after a crawl.
-pub fn crawl_summary(reports: &[FeedReport], total_articles: u64, classified: crate::crawl::ClassifyCounts) {
+pub fn crawl_summary(
+    reports: &[FeedReport],
+    total_articles: u64,
+    classified: crate::crawl::ClassifyCounts,
+    stories: crate::crawl::StoryCounts,
+) {
     let mut t = table(&[
         "feed",
         "status",
@@ -115,6 +120,12 @@ pub fn crawl_summary(reports: &[FeedReport], total_articles: u64, classified: cr
         println!(
             "classified {} articles: {} relevant",
             classified.classified, classified.relevant
+        );
+    }
+    if stories.placed > 0 {
+        println!(
+            "{} relevant articles placed: {} new stories, {} new alerts (see `chipwatch alerts`)",
+            stories.placed, stories.new_stories, stories.alerts
         );
     }
     let unreachable = reports.iter().all(|r| {
@@ -206,6 +217,8 @@ fn export_json(r: &ExportRow) -> serde_json::Value {
         "feed": r.feed,
         "feed_name": r.feed_name,
         "feeds": r.feeds,
+        "story": r.story,
+        "alert": r.alert,
     })
 }
 
@@ -435,4 +448,219 @@ pub fn explain(
         ),
         Some(_) => {}
     }
+}
+
+fn story_json(s: &crate::store::StoryRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": s.id, "title": s.title, "event": s.event, "first_seen": s.first_seen,
+        "last_seen": s.last_seen, "articles": s.articles, "outlets": s.outlets,
+        "langs": s.langs, "chips": s.chips,
+    })
+}
+
+pub fn stories(rows: &[crate::store::StoryRow], format: crate::cli::ListFormat) -> anyhow::Result<()> {
+    use crate::cli::ListFormat;
+    match format {
+        ListFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            for s in rows {
+                writeln!(out, "{}", story_json(s))?;
+            }
+        }
+        ListFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "id",
+                "first_seen",
+                "last_seen",
+                "event",
+                "title",
+                "articles",
+                "outlets",
+                "langs",
+                "chips",
+            ])?;
+            for s in rows {
+                w.write_record([
+                    s.id.to_string(),
+                    s.first_seen.to_rfc3339(),
+                    s.last_seen.to_rfc3339(),
+                    s.event.clone(),
+                    s.title.clone(),
+                    s.articles.to_string(),
+                    s.outlets.join("; "),
+                    s.langs.join(" "),
+                    s.chips.join(" "),
+                ])?;
+            }
+            w.flush()?;
+        }
+        ListFormat::Table => {
+            let mut t = table(&[
+                "story",
+                "first report",
+                "event",
+                "title",
+                "reports",
+                "outlets",
+                "languages",
+                "chips",
+            ]);
+            for s in rows {
+                t.add_row(vec![
+                    s.id.to_string(),
+                    s.first_seen.format("%Y-%m-%d %H:%M").to_string(),
+                    s.event.clone(),
+                    truncate(&s.title, 70),
+                    s.articles.to_string(),
+                    s.outlets.len().to_string(),
+                    s.langs.join(" "),
+                    s.chips.join(" "),
+                ]);
+            }
+            println!("{t}");
+            println!("{} stories", rows.len());
+        }
+    }
+    Ok(())
+}
+
+pub fn alerts(
+    rows: &[crate::store::AlertRow],
+    format: crate::cli::ListFormat,
+    all: bool,
+) -> anyhow::Result<()> {
+    use crate::cli::ListFormat;
+    let title = |a: &crate::store::AlertRow| a.story.as_ref().map(|s| s.title.clone()).unwrap_or_default();
+    match format {
+        ListFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            for a in rows {
+                let v = serde_json::json!({
+                    "id": a.id, "kind": a.kind, "event": a.event, "severity": a.severity,
+                    "state": a.state, "published": a.published, "created_at": a.created_at,
+                    "title": title(a), "url": a.url, "reason": a.reason,
+                    "story": a.story.as_ref().map(story_json),
+                });
+                writeln!(out, "{v}")?;
+            }
+        }
+        ListFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "id",
+                "published",
+                "event",
+                "severity",
+                "state",
+                "title",
+                "chips",
+                "outlets",
+                "langs",
+                "url",
+            ])?;
+            for a in rows {
+                let s = a.story.as_ref();
+                w.write_record([
+                    a.id.to_string(),
+                    a.published.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    a.event.clone().unwrap_or_default(),
+                    a.severity.clone(),
+                    a.state.clone(),
+                    title(a),
+                    s.map(|s| s.chips.join(" ")).unwrap_or_default(),
+                    s.map(|s| s.outlets.join("; ")).unwrap_or_default(),
+                    s.map(|s| s.langs.join(" ")).unwrap_or_default(),
+                    a.url.clone().unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        ListFormat::Table => {
+            let mut t = table(&[
+                "alert",
+                "time",
+                "event",
+                "severity",
+                "title",
+                "chips",
+                "outlets",
+                "languages",
+            ]);
+            for a in rows {
+                let s = a.story.as_ref();
+                t.add_row(vec![
+                    if a.state == "new" {
+                        format!("{} *", a.id)
+                    } else {
+                        a.id.to_string()
+                    },
+                    when(a.published),
+                    a.event.clone().unwrap_or_default(),
+                    a.severity.clone(),
+                    truncate(&title(a), 70),
+                    s.map(|s| s.chips.join(" ")).unwrap_or_default(),
+                    s.map(|s| s.outlets.len().to_string()).unwrap_or_default(),
+                    s.map(|s| s.langs.join(" ")).unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            let new = rows.iter().filter(|a| a.state == "new").count();
+            if all {
+                println!("{} alerts ({new} new, marked *)", rows.len());
+            } else {
+                println!(
+                    "{new} new alerts; `chipwatch alerts show ID` for the story, `chipwatch alerts ack ID` to mark read"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn alert_detail(a: &crate::store::AlertRow, articles: &[crate::store::StoryArticle]) {
+    println!(
+        "alert {} ({}, {}, {}): {}",
+        a.id,
+        a.event.as_deref().unwrap_or("-"),
+        a.severity,
+        a.state,
+        a.story.as_ref().map(|s| s.title.as_str()).unwrap_or("")
+    );
+    println!("why: {}", a.reason);
+    if let Some(s) = &a.story {
+        println!(
+            "story {}: {} reports from {} outlets in {} between {} and {}; chips {}",
+            s.id,
+            s.articles,
+            s.outlets.len(),
+            if s.langs.is_empty() {
+                "-".to_owned()
+            } else {
+                s.langs.join(", ")
+            },
+            s.first_seen.format("%Y-%m-%d %H:%M"),
+            s.last_seen.format("%Y-%m-%d %H:%M"),
+            if s.chips.is_empty() {
+                "-".to_owned()
+            } else {
+                s.chips.join(", ")
+            }
+        );
+    }
+    println!();
+    for r in articles {
+        let mark = if Some(r.id) == a.article { ">" } else { " " };
+        println!(
+            "{mark} {}  {:<3} {:<24} {}",
+            when(r.published),
+            r.lang.as_deref().unwrap_or("-"),
+            truncate(&r.outlet, 24),
+            truncate(&r.title, 90)
+        );
+        if let Some(u) = &r.url {
+            println!("                        {u}");
+        }
+    }
+    println!("\n> marks the report that raised the alert");
 }

@@ -126,6 +126,60 @@ pub struct StoredDecision {
     pub profile: String,
 }
 
+/// A relevant article waiting for its story.
+#[derive(Debug, Clone)]
+pub struct StoryInput {
+    pub id: ArticleId,
+    pub title: String,
+    /// Publication time (first seen when the feed gave none), Unix seconds.
+    pub published: i64,
+    pub event: String,
+    /// Entities JSON and chips JSON of the decision.
+    pub entities: String,
+    pub chips: String,
+}
+
+/// A story as listed.
+#[derive(Debug, Clone)]
+pub struct StoryRow {
+    pub id: i64,
+    pub title: String,
+    pub event: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub articles: u32,
+    pub outlets: Vec<String>,
+    pub langs: Vec<String>,
+    pub chips: Vec<String>,
+}
+
+/// One report of a story.
+#[derive(Debug, Clone)]
+pub struct StoryArticle {
+    pub id: ArticleId,
+    pub title: String,
+    pub url: Option<String>,
+    pub outlet: String,
+    pub lang: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// An alert as listed.
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    pub id: i64,
+    pub kind: String,
+    pub event: Option<String>,
+    pub severity: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub reason: String,
+    pub article: Option<ArticleId>,
+    pub story: Option<StoryRow>,
+    pub url: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+}
+
 /// One stored article as `export` writes it.
 #[derive(Debug, Clone)]
 pub struct ExportRow {
@@ -144,6 +198,9 @@ pub struct ExportRow {
     /// URLs of every feed that carried it, first first.
     pub feeds: Vec<String>,
     pub decision: Option<StoredDecision>,
+    pub story: Option<i64>,
+    /// This article raised an alert.
+    pub alert: bool,
 }
 
 pub struct Store {
@@ -381,9 +438,11 @@ impl Store {
                         (SELECT group_concat(url, char(10)) FROM
                             (SELECT f2.url FROM feed_articles fa JOIN feeds f2 ON f2.id = fa.feed_id
                              WHERE fa.article_id = a.id ORDER BY fa.first_seen, fa.feed_id)),
-                        c.relevant, c.score, c.event, c.chips, c.entities, c.lang, c.evidence, c.profile
+                        c.relevant, c.score, c.event, c.chips, c.entities, c.lang, c.evidence, c.profile,
+                        m.story_id, EXISTS (SELECT 1 FROM alerts al WHERE al.article_id = a.id)
                  FROM articles a JOIN feeds f ON f.id = a.feed_id
                  LEFT JOIN classifications c ON c.article_id = a.id
+                 LEFT JOIN story_members m ON m.article_id = a.id
                  WHERE ?1 IS NULL OR COALESCE(a.published, a.first_seen) >= ?1
                  ORDER BY COALESCE(a.published, a.first_seen), a.id",
             )
@@ -407,6 +466,8 @@ impl Store {
                         .map(|s| s.split('\n').map(str::to_owned).collect())
                         .unwrap_or_default(),
                     decision: decision_from_row(r, 12)?,
+                    story: r.get(20)?,
+                    alert: r.get(21)?,
                 })
             })
             .ctx("export")?;
@@ -531,6 +592,498 @@ impl Store {
             .ctx("find article")?;
         let Some(id) = id else { return Ok(None) };
         Ok(self.article_texts(&format!("WHERE a.id = {id}"))?.pop())
+    }
+
+    /// Relevant articles with no story yet, in order of publication.
+    pub fn pending_story_articles(&self) -> Result<Vec<StoryInput>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.title, COALESCE(a.published, a.first_seen), c.event, c.entities, c.chips
+                 FROM classifications c JOIN articles a ON a.id = c.article_id
+                 WHERE c.relevant = 1 AND c.event IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM story_members m WHERE m.article_id = a.id)
+                 ORDER BY COALESCE(a.published, a.first_seen), a.id",
+            )
+            .ctx("prepare pending stories")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoryInput {
+                    id: ArticleId(r.get(0)?),
+                    title: r.get(1)?,
+                    published: r.get(2)?,
+                    event: r.get(3)?,
+                    entities: r.get(4)?,
+                    chips: r.get(5)?,
+                })
+            })
+            .ctx("read pending stories")?;
+        rows.collect::<Result<_, _>>().ctx("read pending story row")
+    }
+
+    /// Stories that share a feature with `features` and are active within
+    /// `[from, to]`: found through the feature and time indexes, never a
+    /// scan of all stories.
+    pub fn story_candidates(
+        &self,
+        features: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<crate::story::Candidate>, StoreError> {
+        let mut ids: Vec<i64> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT sf.story_id FROM story_features sf JOIN stories s ON s.id = sf.story_id
+                     WHERE sf.feature = ?1 AND s.last_seen >= ?2 AND s.first_seen <= ?3",
+                )
+                .ctx("prepare story candidates")?;
+            for f in features {
+                let found = stmt
+                    .query_map(params![f, from, to], |r| r.get::<_, i64>(0))
+                    .ctx("story candidates")?;
+                for id in found {
+                    let id = id.ctx("read candidate")?;
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT event, first_seen, last_seen, size, features FROM stories WHERE id = ?1")
+            .ctx("prepare story")?;
+        for id in ids {
+            let (event, first_seen, last_seen, size, features): (String, i64, i64, u32, String) = stmt
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .ctx("read story")?;
+            let Some(event) = crate::model::EventType::parse(&event) else {
+                continue;
+            };
+            out.push(crate::story::Candidate {
+                id,
+                event,
+                first_seen,
+                last_seen,
+                size,
+                features: serde_json::from_str(&features).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Open a story with `article` as its first report; returns its id.
+    pub fn create_story(&mut self, article: &StoryInput, features: &[String]) -> Result<i64, StoreError> {
+        let counts: std::collections::HashMap<&String, u32> = features.iter().map(|f| (f, 1)).collect();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stories (title, event, first_article, first_seen, last_seen, size, features)
+                 VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)",
+            )
+            .ctx("prepare story")?
+            .execute(params![
+                article.title,
+                article.event,
+                article.id.0,
+                article.published,
+                serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into())
+            ])
+            .ctx("create story")?;
+        let id = self.conn.last_insert_rowid();
+        self.add_member(id, article.id, features, 1.0, "opened the story")?;
+        Ok(id)
+    }
+
+    /// Add `article` to story `story`, updating its dates and signature.
+    pub fn join_story(
+        &mut self,
+        story: i64,
+        article: &StoryInput,
+        features: &[String],
+        score: f32,
+    ) -> Result<(), StoreError> {
+        let (first, last, json): (i64, i64, String) = self
+            .conn
+            .query_row(
+                "SELECT first_seen, last_seen, features FROM stories WHERE id = ?1",
+                [story],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ctx("read story")?;
+        let mut counts: std::collections::HashMap<String, u32> =
+            serde_json::from_str(&json).unwrap_or_default();
+        for f in features {
+            *counts.entry(f.clone()).or_default() += 1;
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE stories SET first_seen = ?2, last_seen = ?3, size = size + 1, features = ?4 WHERE id = ?1",
+            )
+            .ctx("prepare story update")?
+            .execute(params![
+                story,
+                first.min(article.published),
+                last.max(article.published),
+                serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into())
+            ])
+            .ctx("update story")?;
+        self.add_member(story, article.id, features, score, "same development")
+    }
+
+    fn add_member(
+        &mut self,
+        story: i64,
+        article: ArticleId,
+        features: &[String],
+        score: f32,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO story_members (article_id, story_id, score, reason) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .ctx("prepare member")?
+            .execute(params![article.0, story, score, reason])
+            .ctx("add member")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO story_features (feature, story_id) VALUES (?1, ?2)")
+            .ctx("prepare story feature")?;
+        for f in features {
+            stmt.execute(params![f, story]).ctx("index story feature")?;
+        }
+        Ok(())
+    }
+
+    /// Raise the alert for a new development story, once: an article that
+    /// already raised one never raises another. Returns whether it is new.
+    pub fn raise_alert(
+        &mut self,
+        now: DateTime<Utc>,
+        story: i64,
+        article: ArticleId,
+        event: &str,
+        severity: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let existing: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM alerts WHERE article_id = ?1", [article.0], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("look up alert")?;
+        if let Some(id) = existing {
+            self.conn
+                .execute(
+                    "UPDATE alerts SET story_id = ?2,
+                         state = CASE WHEN state = 'withdrawn' THEN 'new' ELSE state END
+                     WHERE id = ?1",
+                    params![id, story],
+                )
+                .ctx("re-point alert")?;
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alerts (kind, story_id, article_id, event, severity, created_at, reason)
+                 VALUES ('development', ?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .ctx("prepare alert")?
+            .execute(params![story, article.0, event, severity, ts(now), reason])
+            .ctx("raise alert")?;
+        Ok(true)
+    }
+
+    /// A story with what it has gathered so far.
+    pub fn story(&self, id: i64) -> Result<Option<StoryRow>, StoreError> {
+        let row: Option<(String, String, i64, i64, u32)> = self
+            .conn
+            .query_row(
+                "SELECT title, event, first_seen, last_seen, size FROM stories WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .ctx("read story")?;
+        let Some((title, event, first, last, size)) = row else {
+            return Ok(None);
+        };
+        let list = |sql: &str| -> Result<Vec<String>, StoreError> {
+            let mut stmt = self.conn.prepare_cached(sql).ctx("prepare story list")?;
+            let rows = stmt
+                .query_map([id], |r| r.get::<_, String>(0))
+                .ctx("story list")?;
+            rows.collect::<Result<_, _>>().ctx("read story list")
+        };
+        let outlets = list(
+            "SELECT DISTINCT COALESCE(f.name, f.title, f.url) FROM story_members m
+             JOIN feed_articles fa ON fa.article_id = m.article_id JOIN feeds f ON f.id = fa.feed_id
+             WHERE m.story_id = ?1 ORDER BY 1",
+        )?;
+        let langs = list(
+            "SELECT DISTINCT c.lang FROM story_members m JOIN classifications c ON c.article_id = m.article_id
+             WHERE m.story_id = ?1 AND c.lang IS NOT NULL ORDER BY 1",
+        )?;
+        let mut chips = Vec::new();
+        for json in list(
+            "SELECT c.chips FROM story_members m JOIN classifications c ON c.article_id = m.article_id
+             WHERE m.story_id = ?1",
+        )? {
+            for c in serde_json::from_str::<Vec<String>>(&json).unwrap_or_default() {
+                if !chips.contains(&c) {
+                    chips.push(c);
+                }
+            }
+        }
+        Ok(Some(StoryRow {
+            id,
+            title,
+            event,
+            first_seen: from_ts(Some(first)).unwrap_or_default(),
+            last_seen: from_ts(Some(last)).unwrap_or_default(),
+            articles: size,
+            outlets,
+            langs,
+            chips,
+        }))
+    }
+
+    /// Stories active since `since`, newest first.
+    pub fn stories(&self, since: Option<DateTime<Utc>>) -> Result<Vec<StoryRow>, StoreError> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id FROM stories WHERE ?1 IS NULL OR last_seen >= ?1 ORDER BY first_seen DESC, id DESC")
+                .ctx("prepare stories")?;
+            let rows = stmt
+                .query_map([since.map(ts)], |r| r.get(0))
+                .ctx("list stories")?;
+            rows.collect::<Result<_, _>>().ctx("read story id")?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.story(id)?);
+        }
+        Ok(out)
+    }
+
+    /// The reports of a story, first first.
+    pub fn story_articles(&self, id: i64) -> Result<Vec<StoryArticle>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.title, a.url, COALESCE(f.name, f.title, f.url), c.lang, COALESCE(a.published, a.first_seen)
+                 FROM story_members m JOIN articles a ON a.id = m.article_id JOIN feeds f ON f.id = a.feed_id
+                 LEFT JOIN classifications c ON c.article_id = a.id
+                 WHERE m.story_id = ?1 ORDER BY COALESCE(a.published, a.first_seen), a.id",
+            )
+            .ctx("prepare story articles")?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(StoryArticle {
+                    id: ArticleId(r.get(0)?),
+                    title: r.get(1)?,
+                    url: r.get(2)?,
+                    outlet: r.get(3)?,
+                    lang: r.get(4)?,
+                    published: from_ts(r.get(5)?),
+                })
+            })
+            .ctx("story articles")?;
+        rows.collect::<Result<_, _>>().ctx("read story article")
+    }
+
+    /// Alerts, newest first: only new ones unless `all`.
+    pub fn alerts(
+        &self,
+        all: bool,
+        since: Option<DateTime<Utc>>,
+        event: Option<&str>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT al.id FROM alerts al LEFT JOIN articles a ON a.id = al.article_id
+                     WHERE (?1 OR al.state = 'new')
+                       AND (?2 IS NULL OR COALESCE(a.published, al.created_at) >= ?2)
+                       AND (?3 IS NULL OR al.event = ?3)
+                     ORDER BY COALESCE(a.published, al.created_at) DESC, al.id DESC",
+                )
+                .ctx("prepare alerts")?;
+            let rows = stmt
+                .query_map(params![all, since.map(ts), event], |r| r.get(0))
+                .ctx("list alerts")?;
+            rows.collect::<Result<_, _>>().ctx("read alert id")?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.alert(id)?);
+        }
+        Ok(out)
+    }
+
+    /// One alert.
+    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, StoreError> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            i64,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self
+            .conn
+            .query_row(
+                "SELECT al.kind, al.event, al.severity, al.state, al.created_at, al.reason, al.article_id,
+                        al.story_id, a.url, COALESCE(a.published, a.first_seen)
+                 FROM alerts al LEFT JOIN articles a ON a.id = al.article_id WHERE al.id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                    ))
+                },
+            )
+            .optional()
+            .ctx("read alert")?;
+        let Some((kind, event, severity, state, created, reason, article, story, url, published)) = row
+        else {
+            return Ok(None);
+        };
+        let story = match story {
+            Some(s) => self.story(s)?,
+            None => None,
+        };
+        Ok(Some(AlertRow {
+            id,
+            kind,
+            event,
+            severity,
+            state,
+            created_at: from_ts(Some(created)).unwrap_or_default(),
+            reason,
+            article: article.map(ArticleId),
+            story,
+            url,
+            published: from_ts(published),
+        }))
+    }
+
+    /// Mark alerts acknowledged (`ack`) or new again; `None` means every
+    /// new alert. Returns how many changed.
+    pub fn set_acknowledged(
+        &mut self,
+        now: DateTime<Utc>,
+        ids: Option<&[i64]>,
+        ack: bool,
+    ) -> Result<usize, StoreError> {
+        let (state, from) = if ack {
+            ("acknowledged", "new")
+        } else {
+            ("new", "acknowledged")
+        };
+        match ids {
+            None => self
+                .conn
+                .execute(
+                    "UPDATE alerts SET state = ?1, acked_at = ?2 WHERE state = ?3",
+                    params![state, ack.then(|| ts(now)), from],
+                )
+                .ctx("acknowledge all"),
+            Some(ids) => {
+                let mut n = 0;
+                for id in ids {
+                    n += self
+                        .conn
+                        .execute(
+                            "UPDATE alerts SET state = ?1, acked_at = ?2 WHERE id = ?3 AND state = ?4",
+                            params![state, ack.then(|| ts(now)), id, from],
+                        )
+                        .ctx("acknowledge")?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Which of `ids` are not alerts.
+    pub fn unknown_alerts(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let exists: bool = self
+                .conn
+                .query_row("SELECT EXISTS (SELECT 1 FROM alerts WHERE id = ?1)", [id], |r| {
+                    r.get(0)
+                })
+                .ctx("check alert")?;
+            if !exists {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forget every story (alerts stay, detached) so they can be rebuilt in
+    /// order of publication after the decisions changed.
+    pub fn reset_stories(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 UPDATE alerts SET story_id = NULL WHERE story_id IS NOT NULL;
+                 DELETE FROM story_members; DELETE FROM story_features; DELETE FROM stories;
+                 COMMIT;",
+            )
+            .ctx("reset stories")
+    }
+
+    /// Alerts left without a story after a rebuild no longer stand for a
+    /// development: mark them withdrawn. Returns how many.
+    pub fn withdraw_orphan_alerts(&mut self) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE alerts SET state = 'withdrawn' WHERE kind = 'development' AND story_id IS NULL AND state != 'withdrawn'",
+                [],
+            )
+            .ctx("withdraw alerts")
+    }
+
+    /// Run `f` inside one transaction (the story pass).
+    pub fn in_transaction<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").ctx("begin")?;
+        match f(self) {
+            Ok(r) => {
+                self.conn.execute_batch("COMMIT").ctx("commit")?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Number of stored articles.

@@ -87,11 +87,51 @@ CREATE TABLE lsh (
 
 ";
 
+const V4: &str = "
+CREATE TABLE stories (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    event TEXT NOT NULL,
+    first_article INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    features TEXT NOT NULL
+);
+CREATE INDEX stories_last_seen ON stories(last_seen);
+CREATE TABLE story_features (
+    feature TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+    PRIMARY KEY (feature, story_id)
+) WITHOUT ROWID;
+CREATE TABLE story_members (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+    score REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX story_members_story ON story_members(story_id);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    story_id INTEGER REFERENCES stories(id) ON DELETE SET NULL,
+    article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
+    event TEXT,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'new',
+    created_at INTEGER NOT NULL,
+    acked_at INTEGER,
+    reason TEXT NOT NULL
+);
+CREATE UNIQUE INDEX alerts_article ON alerts(article_id) WHERE article_id IS NOT NULL;
+CREATE INDEX alerts_state ON alerts(state, created_at);
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4)];
 
 #[cfg(test)]
 mod tests {

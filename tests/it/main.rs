@@ -6,4 +6,5 @@
 mod cli;
 mod crawl;
 mod peer_feeds;
+mod stories;
 mod support;

@@ -1,0 +1,292 @@
+//! Stories: which development an article reports. Pure: the store hands in
+//! the candidate stories (found through its feature and time indexes) and
+//! this module decides whether the article joins one of them or opens a new
+//! story. No IO, no clock.
+
+use std::collections::HashMap;
+
+use crate::model::EventType;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+/// How stories are formed.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// An article may join a story whose last report is at most this old...
+    pub after_days: i64,
+    /// ...or whose first report is at most this much later (out of order).
+    pub before_days: i64,
+    /// Minimum weighted overlap of signatures to join.
+    pub min_score: f32,
+    /// Score at which reports of two development types within two days are
+    /// taken as one development described differently.
+    pub merge_types_at: f32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            after_days: 10,
+            before_days: 3,
+            min_score: 0.3,
+            merge_types_at: 0.6,
+        }
+    }
+}
+
+/// A feature of an article's development signature, as stored: `kind:name`.
+pub fn feature(kind: &str, name: &str) -> String {
+    format!("{kind}:{name}")
+}
+
+/// How much a shared feature says about two reports being one development.
+pub fn weight(feature: &str) -> f32 {
+    match feature.split_once(':').map(|(k, _)| k) {
+        Some("chip") | Some("topic") => 3.0,
+        Some("agency") => 2.0,
+        Some("company") => 1.5,
+        Some("country") => 0.5,
+        _ => 1.0,
+    }
+}
+
+/// The article to place.
+#[derive(Debug, Clone)]
+pub struct Article<'a> {
+    pub published: i64,
+    pub event: EventType,
+    pub features: &'a [String],
+}
+
+/// A candidate story.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub id: i64,
+    pub event: EventType,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub size: u32,
+    /// How many of the story's articles have each feature.
+    pub features: HashMap<String, u32>,
+}
+
+/// Why an article joined a story, or opened one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    Join { story: i64, score: f32 },
+    New,
+}
+
+/// The features that characterise a story: those in at least a third of
+/// its articles (all of them while it is small).
+fn core(c: &Candidate) -> impl Iterator<Item = &String> {
+    let min = if c.size <= 2 { 1 } else { c.size.div_ceil(3) };
+    c.features.iter().filter(move |(_, n)| **n >= min).map(|(f, _)| f)
+}
+
+/// How well a story explains an article: the mean of the weighted Jaccard
+/// overlap with the story's core and the share of the article's own
+/// signature the story has (a terse report names fewer entities), plus a
+/// bonus for the same development type within two days.
+pub fn score(a: &Article<'_>, c: &Candidate) -> f32 {
+    let core: Vec<&String> = core(c).collect();
+    let own: f32 = a.features.iter().map(|f| weight(f)).sum();
+    let shared: f32 = a
+        .features
+        .iter()
+        .filter(|f| core.contains(f))
+        .map(|f| weight(f))
+        .sum();
+    let union: f32 = own
+        + core
+            .iter()
+            .filter(|f| !a.features.contains(f))
+            .map(|f| weight(f))
+            .sum::<f32>();
+    if union == 0.0 || own == 0.0 {
+        return 0.0;
+    }
+    let near = (a.published - c.last_seen).abs() <= 2 * DAY || (a.published - c.first_seen).abs() <= 2 * DAY;
+    // The bonus needs more in common than a country, unless the article
+    // names nothing more than that.
+    let related = shared >= 1.0 || (shared > 0.0 && own <= 1.0);
+    let bonus = if a.event == c.event && a.event.is_development() && near && related {
+        0.2
+    } else {
+        0.0
+    };
+    0.5 * (shared / union) + 0.5 * (shared / own) + bonus
+}
+
+/// May an article of event `a` belong to a story of event `s`? Two
+/// different developments never merge; a development never hides inside a
+/// market or analysis story (it would lose its alert).
+pub fn compatible(a: EventType, s: EventType) -> bool {
+    if a.is_development() { a == s } else { true }
+}
+
+/// Development types that one development can be described as: a
+/// countermeasure is a restriction by the other side, a crackdown may be
+/// reported as enforcement or as a new restriction. An approval is never
+/// the same development as a restriction.
+fn kindred(a: EventType, b: EventType) -> bool {
+    use EventType::*;
+    matches!(
+        (a, b),
+        (Restriction, Retaliation)
+            | (Retaliation, Restriction)
+            | (Restriction, Enforcement)
+            | (Enforcement, Restriction)
+            | (Enforcement, Retaliation)
+            | (Retaliation, Enforcement)
+    )
+}
+
+/// Place an article among the candidates.
+pub fn place(a: &Article<'_>, candidates: &[Candidate], p: &Params) -> Placement {
+    let mut best: Option<(i64, f32)> = None;
+    for c in candidates {
+        if a.published > c.last_seen + p.after_days * DAY || a.published < c.first_seen - p.before_days * DAY
+        {
+            continue;
+        }
+        let s = score(a, c);
+        // Two development types merge only when the signatures agree
+        // strongly and the reports are days apart at most (one development
+        // that two outlets describe differently).
+        let near = (a.published - c.first_seen).abs() <= 2 * DAY;
+        let merge_types = near && s >= p.merge_types_at && kindred(a.event, c.event);
+        if !(compatible(a.event, c.event) || merge_types) {
+            continue;
+        }
+        if s >= p.min_score && best.is_none_or(|(_, b)| s > b) {
+            best = Some((c.id, s));
+        }
+    }
+    match best {
+        Some((story, score)) => Placement::Join { story, score },
+        None => Placement::New,
+    }
+}
+
+/// How urgent an alert is: `high` for new restrictions, retaliation and
+/// approvals naming specific chips, else `medium`.
+pub fn severity(event: EventType, chips: usize) -> &'static str {
+    match event {
+        EventType::Restriction | EventType::Retaliation => "high",
+        EventType::Approval if chips > 0 => "high",
+        _ => "medium",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: i64, event: EventType, first: i64, feats: &[&str]) -> Candidate {
+        Candidate {
+            id,
+            event,
+            first_seen: first,
+            last_seen: first,
+            size: 1,
+            features: feats.iter().map(|f| ((*f).to_owned(), 1)).collect(),
+        }
+    }
+
+    fn feats(f: &[&str]) -> Vec<String> {
+        f.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn same_development_joins_across_languages() {
+        // Entities are normalised, so a Chinese report has the same signature.
+        let f = feats(&["chip:H200", "company:Nvidia", "country:China"]);
+        let a = Article {
+            published: DAY,
+            event: EventType::Approval,
+            features: &f,
+        };
+        let c = cand(
+            7,
+            EventType::Approval,
+            0,
+            &["chip:H200", "company:Nvidia", "company:Alibaba", "country:China"],
+        );
+        assert!(matches!(
+            place(&a, &[c], &Params::default()),
+            Placement::Join { story: 7, .. }
+        ));
+    }
+
+    #[test]
+    fn a_later_development_on_the_same_chips_is_a_new_story() {
+        let f = feats(&["chip:H200", "company:Nvidia", "country:China"]);
+        let c = cand(
+            7,
+            EventType::Approval,
+            0,
+            &["chip:H200", "company:Nvidia", "country:China"],
+        );
+        // Seven weeks later: outside the window.
+        let late = Article {
+            published: 50 * DAY,
+            event: EventType::Approval,
+            features: &f,
+        };
+        assert_eq!(
+            place(&late, std::slice::from_ref(&c), &Params::default()),
+            Placement::New
+        );
+        // A different development type the next day: never merged.
+        let other = Article {
+            published: DAY,
+            event: EventType::Restriction,
+            features: &f,
+        };
+        assert_eq!(place(&other, &[c], &Params::default()), Placement::New);
+    }
+
+    #[test]
+    fn unrelated_signatures_do_not_join() {
+        let f = feats(&["topic:gallium", "country:China"]);
+        let a = Article {
+            published: DAY,
+            event: EventType::Retaliation,
+            features: &f,
+        };
+        let c = cand(
+            1,
+            EventType::Retaliation,
+            0,
+            &["company:Micron", "agency:CAC", "country:China"],
+        );
+        assert_eq!(place(&a, &[c], &Params::default()), Placement::New);
+    }
+
+    #[test]
+    fn follow_up_commentary_joins_a_development() {
+        let f = feats(&["topic:gallium", "topic:germanium", "country:China"]);
+        let a = Article {
+            published: 2 * DAY,
+            event: EventType::Analysis,
+            features: &f,
+        };
+        let c = cand(
+            3,
+            EventType::Retaliation,
+            0,
+            &[
+                "topic:gallium",
+                "topic:germanium",
+                "country:China",
+                "agency:MOFCOM",
+            ],
+        );
+        assert!(matches!(
+            place(&a, &[c], &Params::default()),
+            Placement::Join { story: 3, .. }
+        ));
+    }
+}
