@@ -119,6 +119,14 @@ fn profile_load(c: &mut Criterion) {
     group.bench_function("parse_shipped_file", |b| {
         b.iter(|| black_box(Profile::parse(black_box(&text), &source)))
     });
+    // Parse plus building the matchers (done lazily, on the first article):
+    // what a crawl that classifies anything pays once.
+    group.bench_function("parse_and_compile", |b| {
+        b.iter(|| {
+            let p = Profile::parse(black_box(&text), &source).expect("the shipped profile parses");
+            black_box(p.matcher());
+        })
+    });
     group.finish();
 }
 

@@ -330,6 +330,9 @@ pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<Classify
     const CHUNK: usize = 2000;
     db.call(move |store| {
         let mut counts = ClassifyCounts::default();
+        if !store.has_unclassified()? {
+            return Ok(counts);
+        }
         let mut after = crate::model::ArticleId(0);
         loop {
             let texts = store.unclassified_after(after, CHUNK)?;
@@ -364,8 +367,8 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         })
         .to_string(),
         lang: d.lang.clone(),
-        // Articles nothing in the profile matched need no evidence stored.
-        evidence: if d.hits.is_empty() {
+        // Evidence is kept where a rule fired; `explain` recomputes the rest.
+        evidence: if d.rules.is_empty() && d.negatives.is_empty() {
             "{}".to_owned()
         } else {
             d.evidence_json(profile).to_string()

@@ -310,7 +310,11 @@ pub fn load_profile(cfg: &Config, flag: Option<&std::path::Path>) -> anyhow::Res
         // The built-in config run outside a checkout: use the built-in profile.
         _ => classify::Profile::builtin(),
     };
-    tracing::debug!(profile = %profile.source, terms = profile.terms.len(), "topic profile loaded");
+    tracing::debug!(
+        profile = %profile.source,
+        terms = profile.terms.len(),
+        "topic profile loaded"
+    );
     Ok(profile)
 }
 

@@ -437,7 +437,7 @@ pub fn explain(
         } else {
             format!("summary, sentence {}", h.sentence + 1)
         };
-        println!("  {:<28} {:<24} {place}", format!("\"{}\"", h.matched), means);
+        println!("  {:<28} {:<24} {place}", format!("\"{}\"", d.matched(h)), means);
     }
     match stored {
         None => println!("\n(not classified in the database yet: run a crawl)"),

@@ -44,10 +44,12 @@ pub struct Hit {
     pub field: Field,
     /// Sentence number within the field (the title is one sentence).
     pub sentence: usize,
-    /// The term as the profile writes it.
-    pub term: String,
-    /// The text it matched (normalised).
-    pub matched: String,
+    /// Index of the term in `Profile::terms`.
+    pub term: usize,
+    /// Byte span of the match in the field's normalised text
+    /// (`Decision::texts`).
+    pub start: usize,
+    pub end: usize,
     pub target: Target,
 }
 
@@ -79,6 +81,8 @@ pub struct Decision {
     pub negatives: Vec<(String, f32)>,
     /// Cue score per event type (only types with a cue).
     pub event_scores: Vec<(EventType, f32)>,
+    /// The normalised title and summary the hits point into.
+    pub texts: [String; 2],
 }
 
 /// Event types in the order that breaks ties: the most specific first.
@@ -94,8 +98,8 @@ const EVENT_PRIORITY: [EventType; 6] = [
 /// Classify one article with `profile`.
 pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     let mut hits = Vec::new();
-    let title_bits = scan(profile, input.title, Field::Title, input.lang, &mut hits);
-    let summary_bits = scan(profile, input.summary, Field::Summary, input.lang, &mut hits);
+    let (title_bits, title_text) = scan(profile, input.title, Field::Title, input.lang, &mut hits);
+    let (summary_bits, summary_text) = scan(profile, input.summary, Field::Summary, input.lang, &mut hits);
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
@@ -220,11 +224,18 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
         rules,
         negatives,
         event_scores,
+        texts: [title_text, summary_text],
     }
 }
 
 /// Find every term in `text`; returns the concept bit set of each sentence.
-fn scan(profile: &Profile, text: &str, field: Field, lang: Option<&str>, hits: &mut Vec<Hit>) -> Vec<u64> {
+fn scan(
+    profile: &Profile,
+    text: &str,
+    field: Field,
+    lang: Option<&str>,
+    hits: &mut Vec<Hit>,
+) -> (Vec<u64>, String) {
     // A negative scoped to languages applies only when the article's
     // language is known to be one of them.
     let negative_applies = |n: usize| {
@@ -238,14 +249,24 @@ fn scan(profile: &Profile, text: &str, field: Field, lang: Option<&str>, hits: &
             .any(|t| matches!(t, Target::Negative(n) if negative_applies(*n)))
     };
     if text.is_empty() {
-        return Vec::new();
+        return (Vec::new(), String::new());
     }
     let norm = normalise(text);
     let t = norm.text.as_str();
     let start_len = hits.len();
     let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, term)
-    for m in profile.automaton.find_overlapping_iter(t) {
-        let term = &profile.terms[m.pattern().as_usize()];
+    let ascii = t.is_ascii();
+    let matcher = profile.matcher();
+    let matches = matcher.automata[0]
+        .find_overlapping_iter(t)
+        .map(|m| (m, matcher.terms[0][m.pattern().as_usize()]))
+        .chain(
+            matcher.automata[1]
+                .find_overlapping_iter(if ascii { "" } else { t })
+                .map(|m| (m, matcher.terms[1][m.pattern().as_usize()])),
+        );
+    for (m, ti) in matches {
+        let term = &profile.terms[ti];
         if term.bound_left && t[..m.start()].chars().next_back().is_some_and(is_word_char) {
             continue;
         }
@@ -264,8 +285,10 @@ fn scan(profile: &Profile, text: &str, field: Field, lang: Option<&str>, hits: &
                 .rfind(|c: char| !is_word_char(c))
                 .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8));
         }
-        spans.push((start, end, m.pattern().as_usize()));
+        spans.push((start, end, ti));
     }
+    // In text order, whichever matcher found them.
+    spans.sort_unstable();
     // A negative context takes every other match inside it out of play
     // ("potato chips" swallows "chips").
     let negative_spans: Vec<(usize, usize)> = spans
@@ -328,14 +351,15 @@ fn scan(profile: &Profile, text: &str, field: Field, lang: Option<&str>, hits: &
             hits.push(Hit {
                 field,
                 sentence,
-                term: term.text.clone(),
-                matched: t[s..e].to_owned(),
+                term: ti,
+                start: s,
+                end: e,
                 target,
             });
         }
     }
     debug_assert!(hits.len() >= start_len);
-    bits
+    (bits, norm.text)
 }
 
 /// Language of the text when nothing declared it: ISO 639-1, or `None`
@@ -379,6 +403,12 @@ fn detect_lang(input: &Input<'_>) -> Option<String> {
 }
 
 impl Decision {
+    /// The normalised text a hit matched.
+    pub fn matched(&self, h: &Hit) -> &str {
+        let text = &self.texts[usize::from(h.field == Field::Summary)];
+        text.get(h.start..h.end).unwrap_or("")
+    }
+
     /// The evidence as JSON, for storage and `explain`.
     pub fn evidence_json(&self, profile: &Profile) -> serde_json::Value {
         let target = |t: &Target| -> String {
@@ -398,8 +428,8 @@ impl Decision {
             "negatives": self.negatives.iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
             "events": self.event_scores.iter().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),
             "hits": self.hits.iter().map(|h| json!({
-                "field": h.field.as_str(), "sentence": h.sentence, "term": h.term,
-                "matched": h.matched, "means": target(&h.target),
+                "field": h.field.as_str(), "sentence": h.sentence, "term": profile.terms[h.term].text,
+                "matched": self.matched(h), "means": target(&h.target),
             })).collect::<Vec<_>>(),
         })
     }

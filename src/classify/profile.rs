@@ -1,5 +1,5 @@
 //! Topic profiles: the TOML file as written, validated and compiled into one
-//! Aho-Corasick automaton. The engine knows nothing about any topic; all of
+//! pair of Aho-Corasick automata (ASCII terms, the rest). The engine knows nothing about any topic; all of
 //! it is in the profile.
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,8 +29,6 @@ pub enum ProfileError {
         line: usize,
         message: String,
     },
-    #[error("cannot build the matcher for topic profile {path}: {message}")]
-    Build { path: String, message: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,7 +194,11 @@ pub struct Profile {
     pub rules: Vec<Rule>,
     pub default_event: EventType,
     pub terms: Vec<Term>,
-    pub automaton: AhoCorasick,
+    /// Each term as matched (normalised, without wildcards).
+    normalised: Vec<String>,
+    /// Built on first use: a crawl where every feed answers 304 never
+    /// pays for it.
+    matcher: std::sync::OnceLock<Matcher>,
 }
 
 impl Profile {
@@ -406,14 +408,10 @@ impl Profile {
         }
 
         let terms = builder.terms;
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(terms.iter().map(|t| normalise_term(t.text.trim_matches('*'))))
-            .map_err(|e| ProfileError::Build {
-                path: source.to_owned(),
-                message: e.to_string(),
-            })?;
+        let normalised: Vec<String> = terms
+            .iter()
+            .map(|t| normalise_term(t.text.trim_matches('*')))
+            .collect();
         Ok(Self {
             name: raw.profile.name,
             description: raw.profile.description,
@@ -427,7 +425,47 @@ impl Profile {
             rules,
             default_event,
             terms,
-            automaton,
+            normalised,
+            matcher: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// The term matchers: two automata, ASCII terms (which every text needs)
+/// and the rest (only texts with non-ASCII letters need them), so that the
+/// common case scans a small automaton.
+#[derive(Debug)]
+pub struct Matcher {
+    pub automata: [AhoCorasick; 2],
+    /// For each automaton, its pattern number → index in `Profile::terms`.
+    pub terms: [Vec<usize>; 2],
+}
+
+impl Profile {
+    /// The matchers, built on first use.
+    pub fn matcher(&self) -> &Matcher {
+        self.matcher.get_or_init(|| {
+            let (ascii, other): (Vec<usize>, Vec<usize>) =
+                (0..self.terms.len()).partition(|&i| self.normalised[i].is_ascii());
+            let build = |ids: &[usize]| {
+                let patterns = ids.iter().map(|&i| &self.normalised[i]);
+                // A DFA is fastest; should one ever exceed its size limits,
+                // the contiguous NFA always builds.
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(patterns.clone())
+                    .or_else(|_| {
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::Standard)
+                            .build(patterns)
+                    })
+                    .expect("an NFA over validated, non-empty terms always builds")
+            };
+            Matcher {
+                automata: [build(&ascii), build(&other)],
+                terms: [ascii, other],
+            }
         })
     }
 }

@@ -159,7 +159,7 @@ mod tests {
 /// Number of MinHash permutations in a signature.
 pub const MINHASH_LEN: usize = 64;
 /// LSH bands (of `MINHASH_LEN / LSH_BANDS` rows each).
-pub const LSH_BANDS: usize = 16;
+pub const LSH_BANDS: usize = 8;
 /// Estimated Jaccard similarity at or above which two texts are one article.
 pub const NEAR_DUPLICATE: f32 = 0.8;
 

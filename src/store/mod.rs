@@ -285,7 +285,7 @@ impl Store {
             }
         }
         tx.commit().ctx("commit feed sync")?;
-        let all = self.feeds()?;
+        let all = self.feed_rows(false)?;
         Ok(feeds
             .iter()
             .filter(|f| f.enabled)
@@ -295,16 +295,22 @@ impl Store {
 
     /// Every known feed, configured ones first, with its health.
     pub fn feeds(&self) -> Result<Vec<FeedRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT f.id, f.url, f.name, f.title, f.lang, f.active, f.etag, f.last_modified,
-                        f.last_fetch, f.last_ok, f.last_status, f.last_error,
-                        f.consecutive_failures, f.retry_after, f.discovered_url,
-                        (SELECT COUNT(*) FROM feed_articles fa WHERE fa.feed_id = f.id)
-                 FROM feeds f ORDER BY f.active DESC, f.id",
-            )
-            .ctx("prepare feed list")?;
+        self.feed_rows(true)
+    }
+
+    fn feed_rows(&self, with_counts: bool) -> Result<Vec<FeedRow>, StoreError> {
+        let count = if with_counts {
+            "(SELECT COUNT(*) FROM feed_articles fa WHERE fa.feed_id = f.id)"
+        } else {
+            "0"
+        };
+        let sql = format!(
+            "SELECT f.id, f.url, f.name, f.title, f.lang, f.active, f.etag, f.last_modified,
+                    f.last_fetch, f.last_ok, f.last_status, f.last_error,
+                    f.consecutive_failures, f.retry_after, f.discovered_url, {count}
+             FROM feeds f ORDER BY f.active DESC, f.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).ctx("prepare feed list")?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(FeedRow {
@@ -492,6 +498,17 @@ impl Store {
             .query_map(params![query, limit as i64], |r| Ok(ArticleId(r.get(0)?)))
             .ctx("search")?;
         rows.collect::<Result<_, _>>().ctx("read search row")
+    }
+
+    /// Is any article without a decision? (Counts, not a join: cheap.)
+    pub fn has_unclassified(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM articles) > (SELECT COUNT(*) FROM classifications)",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("count unclassified")
     }
 
     /// Up to `limit` articles with no classification and an id above
@@ -1181,7 +1198,13 @@ impl PreparedDoc {
     /// does not know how).
     pub fn classify_with(&mut self, mut decide: impl FnMut(&ParsedItem) -> StoredDecision) {
         for p in &mut self.items {
-            p.decision = Some(decide(&self.doc.items[p.index]));
+            let item = &self.doc.items[p.index];
+            let d = decide(item);
+            // Signatures for near-copy detection: relevant articles only.
+            if d.relevant {
+                p.minhash = dedup::minhash(&format!("{} {}", item.title, item.summary_text));
+            }
+            p.decision = Some(d);
         }
     }
 
@@ -1219,7 +1242,7 @@ impl PreparedDoc {
                 hash: dedup::content_hash(&item.title, &item.summary_text) as i64,
                 copy_detectable: dedup::copy_detectable(&item.title, &item.summary_text),
                 decision: None,
-                minhash: dedup::minhash(&format!("{} {}", item.title, item.summary_text)),
+                minhash: Vec::new(),
             });
         }
         Self { doc, items }
@@ -1447,7 +1470,11 @@ fn store_item(
             .optional()
             .ctx("look up exact copy")?;
     }
-    if same.is_none() && p.copy_detectable {
+    // Near copies are looked for (and indexed) among relevant articles only:
+    // that is where a second copy would cost a user a duplicate alert, and
+    // it keeps the index a small fraction of all articles.
+    let near_dup_candidate = p.copy_detectable && p.decision.as_ref().is_some_and(|d| d.relevant);
+    if same.is_none() && near_dup_candidate {
         same = near_duplicate(tx, &p.minhash)?;
     }
     let article = match same {
@@ -1478,7 +1505,7 @@ fn store_item(
             .ctx("insert item")?;
             counts.new += 1;
             let id = tx.last_insert_rowid();
-            if !p.minhash.is_empty() {
+            if near_dup_candidate && !p.minhash.is_empty() {
                 tx.prepare_cached("UPDATE articles SET minhash = ?2 WHERE id = ?1")
                     .ctx("prepare minhash")?
                     .execute(params![id, dedup::sig_to_bytes(&p.minhash)])
