@@ -364,6 +364,7 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         entities: serde_json::json!({
             "companies": d.companies, "agencies": d.agencies, "countries": d.countries,
             "topics": d.topics,
+            "keys": d.keys,
         })
         .to_string(),
         lang: d.lang.clone(),
@@ -389,6 +390,15 @@ pub struct StoryCounts {
 /// entities, as story features.
 pub fn signature(entities_json: &str, chips_json: &str) -> Vec<String> {
     let mut out = Vec::new();
+    // Decisions since entity groups carry their signature ready-made.
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(entities_json)
+        && let Some(keys) = map.get("keys").and_then(|v| v.as_array())
+    {
+        out.extend(keys.iter().filter_map(|v| v.as_str()).map(str::to_owned));
+        out.sort();
+        out.dedup();
+        return out;
+    }
     if let Ok(chips) = serde_json::from_str::<Vec<String>>(chips_json) {
         out.extend(chips.iter().map(|c| story::feature("chip", c)));
     }

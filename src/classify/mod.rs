@@ -74,6 +74,8 @@ pub struct Decision {
     pub agencies: Vec<String>,
     pub countries: Vec<String>,
     pub topics: Vec<String>,
+    /// The development signature: `kind:name` of every entity (by group).
+    pub keys: Vec<String>,
     pub lang: Option<String>,
     pub hits: Vec<Hit>,
     pub rules: Vec<RuleHit>,
@@ -158,11 +160,15 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     let mut seen = BTreeSet::new();
     let (mut chips, mut companies, mut agencies, mut countries, mut topics) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut keys: Vec<String> = Vec::new();
     for h in &hits {
         if let Target::Entity(e) = h.target
             && seen.insert(e)
         {
             let ent = &profile.entities[e];
+            if !keys.contains(&ent.key) {
+                keys.push(ent.key.clone());
+            }
             let list = match ent.kind {
                 EntityKind::Chip => &mut chips,
                 EntityKind::Company => &mut companies,
@@ -214,6 +220,7 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
         agencies,
         countries,
         topics,
+        keys,
         // Detection is the costliest step here, and only relevant articles
         // need a language (for display and for grouping stories).
         lang: input

@@ -64,6 +64,10 @@ fn one() -> f32 {
 struct RawEntity {
     kind: EntityKind,
     name: String,
+    /// Entities of one group count as the same actor when grouping stories
+    /// (a bureau and its department).
+    #[serde(default)]
+    group: Option<String>,
     aliases: Vec<String>,
     #[serde(default)]
     concepts: Vec<String>,
@@ -145,6 +149,8 @@ pub enum Target {
 pub struct Entity {
     pub kind: EntityKind,
     pub name: String,
+    /// The name stories group it under (its group, else its name).
+    pub key: String,
     /// Bit set of concepts a mention counts for.
     pub concepts: u64,
 }
@@ -313,9 +319,17 @@ impl Profile {
                     .add(a, Target::Entity(ei))
                     .map_err(|m| invalid(line_of(a), format!("entity `{}`: {m}", e.name)))?;
             }
+            let kind_name = match e.kind {
+                EntityKind::Chip => "chip",
+                EntityKind::Company => "company",
+                EntityKind::Agency => "agency",
+                EntityKind::Country => "country",
+                EntityKind::Topic => "topic",
+            };
             entities.push(Entity {
                 kind: e.kind,
                 name: e.name.clone(),
+                key: format!("{kind_name}:{}", e.group.as_deref().unwrap_or(&e.name)),
                 concepts: bits,
             });
         }
