@@ -102,14 +102,47 @@ pub fn normalise(s: &str) -> Normalised {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     let mut starts = vec![0];
     let mut prev_base_latin = false;
-    for (i, c) in s.char_indices() {
-        if c.is_ascii() {
-            push_folded(&mut out, c, &mut prev_base_latin);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            // ASCII: no tables, no decomposition.
+            match b {
+                b'A'..=b'Z' => {
+                    out.push(char::from(b + 32));
+                    prev_base_latin = true;
+                }
+                b'a'..=b'z' => {
+                    out.push(char::from(b));
+                    prev_base_latin = true;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => {
+                    if !out.ends_with(' ') {
+                        out.push(' ');
+                    }
+                    prev_base_latin = false;
+                }
+                b'`' => {
+                    out.push('\'');
+                    prev_base_latin = false;
+                }
+                _ => {
+                    out.push(char::from(b));
+                    prev_base_latin = false;
+                }
+            }
+            if matches!(b, b'.' | b'!' | b'?' | b';') && is_sentence_end(s, i, char::from(b)) {
+                starts.push(out.len());
+            }
+            i += 1;
         } else {
+            let c = s[i..].chars().next().expect("i is always at a char boundary");
             decompose_compatible(c, |d| push_folded(&mut out, d, &mut prev_base_latin));
-        }
-        if is_sentence_end(s, i, c) {
-            starts.push(out.len());
+            if is_sentence_end(s, i, c) {
+                starts.push(out.len());
+            }
+            i += c.len_utf8();
         }
     }
     starts.dedup();

@@ -75,6 +75,47 @@ pub fn to_text(html: &str) -> String {
     collapse_ws(&out)
 }
 
+/// Plain text of HTML that [`sanitise`] produced: tags dropped (block
+/// elements leave a space), the few entities its serialiser writes decoded.
+/// Not for arbitrary HTML: use [`to_text`] for that.
+pub fn text_of_sanitised(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find(['<', '&']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('<') {
+            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
+            let name: String = rest[1..end]
+                .trim_start_matches('/')
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if BLOCK.contains(&name.as_str()) {
+                out.push(' ');
+            }
+            rest = &rest[end..];
+        } else {
+            let (text, len) = [
+                ("&amp;", "&"),
+                ("&lt;", "<"),
+                ("&gt;", ">"),
+                ("&nbsp;", " "),
+                ("&quot;", "\""),
+                ("&#39;", "'"),
+            ]
+            .iter()
+            .find(|(e, _)| rest.starts_with(e))
+            .map_or(("&", 1), |(e, t)| (*t, e.len()));
+            out.push_str(text);
+            rest = &rest[len..];
+        }
+    }
+    out.push_str(rest);
+    collapse_ws(&out)
+}
+
 /// Collapse runs of white space (including non-breaking spaces) to one space and trim.
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -187,6 +228,20 @@ mod tests {
         check_text("plain   text\n here", "plain text here");
         check_text("", "");
         check_text("<<<>>>&&&;", "<<<>>>&&&;");
+    }
+
+    #[test]
+    fn text_of_sanitised_matches_the_full_parser() {
+        for html in [
+            "<p>US &amp; China</p><p>ban</p>",
+            "a<script>alert(1)</script>b",
+            "<b>H20</b>&nbsp;chips &#x4E2D;&#22269; &lt;tag&gt; “quoted” 'x'",
+            "<ul><li>one</li><li>two</li></ul><br>three<a href=\"https://a.example/?a=1&amp;b=2\">link</a>",
+            "plain < text & more",
+            "",
+        ] {
+            assert_eq!(text_of_sanitised(&sanitise(html)), to_text(html), "{html}");
+        }
     }
 
     #[test]

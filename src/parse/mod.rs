@@ -140,7 +140,10 @@ fn convert_entry(e: &Entry, base: Option<&Url>, feed_lang: Option<&str>) -> Opti
         (_, Some(c)) => c.body.clone().unwrap_or_default(),
         _ => String::new(),
     };
-    let summary_text = html::to_text(&body);
+    // One HTML parse: sanitise, then read the text off the sanitised
+    // markup, which is well formed and has no scripts left.
+    let summary_html = html::sanitise(&body);
+    let summary_text = html::text_of_sanitised(&summary_html);
     if guid.is_none() && url.is_none() && title.is_empty() && summary_text.is_empty() {
         return None;
     }
@@ -148,7 +151,7 @@ fn convert_entry(e: &Entry, base: Option<&Url>, feed_lang: Option<&str>) -> Opti
         guid,
         url,
         title,
-        summary_html: html::sanitise(&body),
+        summary_html,
         summary_text,
         published: e.published.or(e.updated),
         updated: e.updated,
