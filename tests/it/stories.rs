@@ -199,3 +199,75 @@ fn a_broken_profile_is_refused_with_file_and_line() {
         "nothing crawled with a broken profile"
     );
 }
+
+fn rss(items: &[(&str, &str, &str, &str)]) -> Vec<u8> {
+    let mut s = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
+    for (title, summary, link, date) in items {
+        s.push_str(&format!(
+            "<item><title>{title}</title><description>{summary}</description><link>{link}</link>\
+             <guid>{link}</guid><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s.into_bytes()
+}
+
+#[test]
+fn out_of_order_fetch_alerts_on_the_earliest_report() {
+    // The first feed listed (and so likely fetched first) carries the later
+    // report; the earliest report is in the second feed.
+    let later = rss(&[(
+        "Nvidia halts H20 shipments to China after US licence demand",
+        "Nvidia said the US Commerce Department told it that exports of its H20 chip to China now require a licence.",
+        "https://late.example/h20-licence",
+        "Wed, 16 Apr 2025 09:00:00 GMT",
+    )]);
+    let earliest = rss(&[(
+        "US requires licence for Nvidia H20 exports to China",
+        "The Commerce Department has told Nvidia that H20 sales to China need an export licence, the company said in a filing.",
+        "https://early.example/h20",
+        "Tue, 15 Apr 2025 21:00:00 GMT",
+    )]);
+    let server = TestServer::start(move |req| match req.path.as_str() {
+        "/late" => Reply::ok(later.clone()),
+        "/early" => Reply::ok(earliest.clone()),
+        _ => Reply::status(404),
+    });
+    let app = TestApp::new(
+        &[("late", server.url("/late")), ("early", server.url("/early"))],
+        "",
+    );
+    assert_eq!(app.crawl().0, 0);
+    let rows = app.export();
+    let alerting: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["alert"] == true)
+        .map(|r| r["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(alerting, vec!["https://early.example/h20"], "{rows:#?}");
+    assert_eq!(rows[0]["story"], rows[1]["story"], "one story");
+}
+
+#[test]
+fn the_same_chips_in_two_developments_are_two_alerts() {
+    let feed = rss(&[
+        (
+            "US will allow Nvidia H200 sales to approved customers in China",
+            "The Commerce Department will license H200 exports to vetted Chinese customers, the White House said.",
+            "https://n.example/h200-us",
+            "Mon, 08 Dec 2025 21:45:00 GMT",
+        ),
+        (
+            "China approves first imports of Nvidia H200 chips for Alibaba and Tencent",
+            "Beijing has approved the first batch of H200 imports for Chinese cloud companies, people familiar said.",
+            "https://n.example/h200-china",
+            "Wed, 28 Jan 2026 06:50:00 GMT",
+        ),
+    ]);
+    let server = TestServer::start(move |_| Reply::ok(feed.clone()));
+    let app = TestApp::new(&[("n", server.url("/f"))], "");
+    assert_eq!(app.crawl().0, 0);
+    let list = alerts(&app, false);
+    assert_eq!(list.len(), 2, "{list:#?}");
+    assert_ne!(list[0]["story"]["id"], list[1]["story"]["id"]);
+}
