@@ -41,7 +41,6 @@ CREATE TABLE articles (
 );
 CREATE UNIQUE INDEX articles_canonical_url ON articles(canonical_url) WHERE canonical_url IS NOT NULL;
 CREATE INDEX articles_content_hash ON articles(content_hash);
-CREATE INDEX articles_published ON articles(published);
 
 CREATE TABLE feed_articles (
     feed_id INTEGER NOT NULL REFERENCES feeds(id),
@@ -74,7 +73,8 @@ CREATE TABLE classifications (
     profile TEXT NOT NULL,
     classified_at INTEGER NOT NULL
 );
-CREATE INDEX classifications_relevant ON classifications(relevant, event);
+-- Only relevant articles are looked up by decision (the story pass).
+CREATE INDEX classifications_relevant ON classifications(article_id) WHERE relevant = 1;
 ";
 
 const V3: &str = "
