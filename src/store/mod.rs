@@ -521,18 +521,7 @@ impl Store {
              ORDER BY a.id LIMIT {limit}"
         );
         let mut stmt = self.conn.prepare_cached(&sql).ctx("prepare backlog")?;
-        let rows = stmt
-            .query_map([after.0], |r| {
-                Ok(ArticleText {
-                    id: ArticleId(r.get(0)?),
-                    title: r.get(1)?,
-                    summary: r.get(2)?,
-                    lang: r.get(3)?,
-                    url: r.get(4)?,
-                    published: from_ts(r.get(5)?),
-                })
-            })
-            .ctx("read backlog")?;
+        let rows = stmt.query_map([after.0], article_text_row).ctx("read backlog")?;
         rows.collect::<Result<_, _>>().ctx("read backlog row")
     }
 
@@ -548,18 +537,7 @@ impl Store {
              ORDER BY COALESCE(a.published, a.first_seen), a.id"
         );
         let mut stmt = self.conn.prepare(&sql).ctx("prepare article texts")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ArticleText {
-                    id: ArticleId(r.get(0)?),
-                    title: r.get(1)?,
-                    summary: r.get(2)?,
-                    lang: r.get(3)?,
-                    url: r.get(4)?,
-                    published: from_ts(r.get(5)?),
-                })
-            })
-            .ctx("read article texts")?;
+        let rows = stmt.query_map([], article_text_row).ctx("read article texts")?;
         rows.collect::<Result<_, _>>().ctx("read article text")
     }
 
@@ -1351,6 +1329,19 @@ fn save_decision(
     ])
     .ctx("save decision")?;
     Ok(())
+}
+
+/// An `ArticleText` from the columns id, title, summary, language, url,
+/// published (in that order).
+fn article_text_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleText> {
+    Ok(ArticleText {
+        id: ArticleId(r.get(0)?),
+        title: r.get(1)?,
+        summary: r.get(2)?,
+        lang: r.get(3)?,
+        url: r.get(4)?,
+        published: from_ts(r.get(5)?),
+    })
 }
 
 fn decision_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<StoredDecision>> {
