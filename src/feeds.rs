@@ -29,7 +29,7 @@ pub fn editable_path(path: Option<&Path>, loc: &Locations) -> anyhow::Result<(Pa
     let target = dir.join("chipwatch.toml");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Point the copied default's relative topic path at the shipped profile
-    // when running from a checkout.
+    // when running from a checkout; elsewhere use the built-in profile.
     let mut doc: DocumentMut = config::DEFAULT_CONFIG
         .parse()
         .context("the built-in config does not parse")?;
@@ -37,9 +37,14 @@ pub fn editable_path(path: Option<&Path>, loc: &Locations) -> anyhow::Result<(Pa
     if let Some(topic) = doc.get_mut("topic").and_then(Item::as_table_mut)
         && let Some(profile) = topic.get("profile").and_then(Item::as_str).map(str::to_owned)
         && Path::new(&profile).is_relative()
-        && shipped.join(&profile).is_file()
     {
-        topic["profile"] = value(shipped.join(&profile).display().to_string());
+        if shipped.join(&profile).is_file() {
+            topic["profile"] = value(shipped.join(&profile).display().to_string());
+        } else {
+            // Outside a checkout there is no profile file to point at: leave
+            // the key out and the built-in profile is used.
+            topic.remove("profile");
+        }
     }
     write_atomic(&target, &doc.to_string())?;
     Ok((target, true))

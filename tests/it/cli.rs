@@ -177,3 +177,42 @@ fn a_dead_server_is_a_recorded_failure() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("cannot connect"), "{out}");
 }
+
+#[test]
+fn feeds_add_without_a_config_copies_the_default_and_keeps_working() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let out = assert_cmd::Command::cargo_bin("chipwatch")
+            .unwrap()
+            .args(args)
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("cfg"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env_remove("CHIPWATCH_CONFIG")
+            .write_stdin(stdin)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(
+        &["feeds", "add", "https://example.com/feed.xml", "--name", "Ex"],
+        "",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("created") && out.contains("added"), "{out}");
+    let cfg = home.path().join("cfg/chipwatch/chipwatch.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("https://example.com/feed.xml"));
+    // Outside a checkout the copy uses the built-in profile.
+    assert!(!text.contains("profile = \"topics/"), "{text}");
+    let (code, out) = run(
+        &["classify"],
+        "{\"title\":\"US adds Chinese chipmakers to entity list\",\"lang\":\"en\"}\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"relevant\":true"), "{out}");
+}
