@@ -851,16 +851,11 @@ impl Store {
 
     /// Stories active since `since`, newest first.
     pub fn stories(&self, since: Option<DateTime<Utc>>) -> Result<Vec<StoryRow>, StoreError> {
-        let ids: Vec<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT id FROM stories WHERE ?1 IS NULL OR last_seen >= ?1 ORDER BY first_seen DESC, id DESC")
-                .ctx("prepare stories")?;
-            let rows = stmt
-                .query_map([since.map(ts)], |r| r.get(0))
-                .ctx("list stories")?;
-            rows.collect::<Result<_, _>>().ctx("read story id")?
-        };
+        let ids = self.ids(
+            "SELECT id FROM stories WHERE ?1 IS NULL OR last_seen >= ?1 ORDER BY first_seen DESC, id DESC",
+            params![since.map(ts)],
+            "list stories",
+        )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.extend(self.story(id)?);
@@ -901,27 +896,27 @@ impl Store {
         since: Option<DateTime<Utc>>,
         event: Option<&str>,
     ) -> Result<Vec<AlertRow>, StoreError> {
-        let ids: Vec<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT al.id FROM alerts al LEFT JOIN articles a ON a.id = al.article_id
+        let ids = self.ids(
+            "SELECT al.id FROM alerts al LEFT JOIN articles a ON a.id = al.article_id
                      WHERE (?1 OR al.state = 'new')
                        AND (?2 IS NULL OR COALESCE(a.published, al.created_at) >= ?2)
                        AND (?3 IS NULL OR al.event = ?3)
                      ORDER BY COALESCE(a.published, al.created_at) DESC, al.id DESC",
-                )
-                .ctx("prepare alerts")?;
-            let rows = stmt
-                .query_map(params![all, since.map(ts), event], |r| r.get(0))
-                .ctx("list alerts")?;
-            rows.collect::<Result<_, _>>().ctx("read alert id")?
-        };
+            params![all, since.map(ts), event],
+            "list alerts",
+        )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.extend(self.alert(id)?);
         }
         Ok(out)
+    }
+
+    /// The ids a one-column query returns.
+    fn ids(&self, sql: &str, p: impl rusqlite::Params, what: &'static str) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(what)?;
+        let rows = stmt.query_map(p, |r| r.get(0)).ctx(what)?;
+        rows.collect::<Result<_, _>>().ctx(what)
     }
 
     /// One alert.
@@ -1563,13 +1558,9 @@ impl Db {
         F: FnOnce(&mut Store) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut store)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        self.spawn(f)
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 

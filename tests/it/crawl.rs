@@ -29,16 +29,7 @@ const FORMATS: &[&str] = &[
 ];
 
 fn serve_fixtures() -> TestServer {
-    TestServer::start(|req| {
-        let name = req.path.trim_start_matches("/feeds/");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/feeds")
-            .join(name);
-        match std::fs::read(path) {
-            Ok(body) => Reply::ok(body),
-            Err(_) => Reply::status(404),
-        }
-    })
+    TestServer::fixtures("feeds", "/feeds/")
 }
 
 #[test]

@@ -4,16 +4,7 @@
 use crate::support::{Reply, TestApp, TestServer};
 
 fn serve_demo() -> (TestServer, Vec<(&'static str, String)>) {
-    let server = TestServer::start(|req| {
-        let name = req.path.trim_start_matches('/');
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/demo")
-            .join(name);
-        match std::fs::read(path) {
-            Ok(body) => Reply::ok(body),
-            Err(_) => Reply::status(404),
-        }
-    });
+    let server = TestServer::fixtures("demo", "/");
     let feeds = [
         "siliconledger.xml",
         "pacificwire.atom",

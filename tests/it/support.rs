@@ -103,6 +103,21 @@ impl TestServer {
         Self { addr, log }
     }
 
+    /// Serve the files of `fixtures/<folder>` at `<prefix><file name>`; 404 otherwise.
+    pub fn fixtures(folder: &'static str, prefix: &'static str) -> Self {
+        Self::start(move |req| {
+            let name = req.path.strip_prefix(prefix).unwrap_or("");
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(folder)
+                .join(name);
+            match std::fs::read(path) {
+                Ok(body) if !name.is_empty() => Reply::ok(body),
+                _ => Reply::status(404),
+            }
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
