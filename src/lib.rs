@@ -23,6 +23,8 @@ pub mod dedup;
 pub mod store;
 pub mod story;
 
+pub mod schedule;
+
 pub mod crawl;
 
 pub mod feeds;
