@@ -41,6 +41,15 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Keep every feed fresh: poll each on its own schedule until SIGINT/SIGTERM
+    Daemon,
+    /// Tell the running daemon to read the config and topic profile again (SIGHUP)
+    Reload,
+    /// Is the daemon running; feeds by health; the last poll cycle
+    Status {
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
     /// Fetch every configured feed once and store new articles
     Crawl(CrawlArgs),
     /// List, add, remove, import or export feeds

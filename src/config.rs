@@ -39,9 +39,27 @@ struct FileConfig {
     #[serde(default)]
     http: FileHttp,
     #[serde(default)]
+    daemon: FileDaemon,
+    #[serde(default)]
     topic: FileTopic,
     #[serde(default)]
     feeds: Vec<FileFeed>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDaemon {
+    #[serde(default, with = "humantime_serde")]
+    min_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    max_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    backoff: Option<Duration>,
+    broken_after: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    host_gap: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    shutdown_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +142,7 @@ pub struct Config {
     pub source: String,
     pub database: PathBuf,
     pub http: HttpConfig,
+    pub daemon: DaemonConfig,
     /// Path of the topic profile, if one is configured.
     pub topic_profile: Option<PathBuf>,
     pub feeds: Vec<FeedConfig>,
@@ -155,6 +174,26 @@ impl Default for HttpConfig {
             max_body: 15 << 20,
             concurrency: 32,
             per_host: 2,
+        }
+    }
+}
+
+/// The `[daemon]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub limits: crate::schedule::Limits,
+    pub broken_after: u32,
+    pub host_gap: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            limits: crate::schedule::Limits::default(),
+            broken_after: 10,
+            host_gap: Duration::from_millis(250),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -321,6 +360,44 @@ pub fn parse(text: &str, source: &str, base: &Path, loc: &Locations) -> Result<C
         }
     }
 
+    let mut daemon = DaemonConfig::default();
+    let d = file.daemon;
+    if let Some(v) = d.min_interval {
+        daemon.limits.min_interval = v;
+    }
+    if let Some(v) = d.max_interval {
+        daemon.limits.max_interval = v;
+    }
+    if let Some(v) = d.backoff {
+        daemon.limits.backoff = v;
+    }
+    if let Some(v) = d.broken_after {
+        daemon.broken_after = v;
+    }
+    if let Some(v) = d.host_gap {
+        daemon.host_gap = v;
+    }
+    if let Some(v) = d.shutdown_timeout {
+        daemon.shutdown_timeout = v;
+    }
+    for (key, v) in [
+        ("daemon.min_interval", daemon.limits.min_interval),
+        ("daemon.max_interval", daemon.limits.max_interval),
+        ("daemon.backoff", daemon.limits.backoff),
+    ] {
+        if v.is_zero() {
+            return Err(invalid(format!("`{key}` must be greater than zero")));
+        }
+    }
+    if daemon.limits.min_interval > daemon.limits.max_interval {
+        return Err(invalid(
+            "`daemon.min_interval` is longer than `daemon.max_interval`".into(),
+        ));
+    }
+    if daemon.broken_after == 0 {
+        return Err(invalid("`daemon.broken_after` must be greater than zero".into()));
+    }
+
     let mut feeds: Vec<FeedConfig> = Vec::with_capacity(file.feeds.len());
     for (n, f) in file.feeds.into_iter().enumerate() {
         let url = normalise_feed_url(&f.url, base)
@@ -339,7 +416,12 @@ pub fn parse(text: &str, source: &str, base: &Path, loc: &Locations) -> Result<C
             url,
             name: f.name.filter(|n| !n.trim().is_empty()),
             lang: f.lang.map(|l| l.to_ascii_lowercase()),
-            interval: f.interval,
+            interval: match f.interval {
+                Some(i) if i.is_zero() => {
+                    return Err(invalid(format!("feeds[{n}].interval must be greater than zero")));
+                }
+                i => i,
+            },
             enabled: f.enabled.unwrap_or(true),
             tags: f.tags,
         });
@@ -349,6 +431,7 @@ pub fn parse(text: &str, source: &str, base: &Path, loc: &Locations) -> Result<C
         source: source.to_owned(),
         database,
         http,
+        daemon,
         topic_profile: file.topic.profile.map(|p| base.join(p)),
         feeds,
     })
@@ -448,6 +531,24 @@ mod tests {
         }
         let dup = "[[feeds]]\nurl = \"https://a.example/f\"\n[[feeds]]\nurl = \"https://a.example/f\"\n";
         assert!(parse_str(dup).unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn daemon_table() {
+        let cfg = parse_str(
+            "[daemon]\nmin_interval = \"1m\"\nmax_interval = \"2h\"\nbroken_after = 3\nhost_gap = \"0s\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.daemon.limits.min_interval, Duration::from_secs(60));
+        assert_eq!(cfg.daemon.limits.max_interval, Duration::from_secs(7200));
+        assert_eq!(cfg.daemon.broken_after, 3);
+        assert_eq!(cfg.daemon.host_gap, Duration::ZERO);
+        let shipped = parse(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME, Path::new("/x"), &loc()).unwrap();
+        assert_eq!(shipped.daemon, DaemonConfig::default());
+        let err = parse_str("[daemon]\nmin_interval = \"2d\"\n").unwrap_err();
+        assert!(err.to_string().contains("min_interval"), "{err}");
+        assert!(parse_str("[daemon]\nbroken_after = 0\n").is_err());
+        assert!(parse_str("[[feeds]]\nurl = \"https://a.example/f\"\ninterval = \"0s\"\n").is_err());
     }
 
     #[test]

@@ -78,10 +78,44 @@ pub async fn crawl(
     profile: &Arc<Profile>,
     feeds: Vec<FeedRow>,
     concurrency: usize,
-    mut on_done: impl FnMut(&FeedReport),
+    on_done: impl FnMut(&FeedReport),
 ) -> Vec<FeedReport> {
     let started = Instant::now();
     let n = feeds.len();
+    let reports = crawl_until(
+        db,
+        fetcher,
+        profile,
+        feeds,
+        concurrency,
+        on_done,
+        std::future::pending(),
+    )
+    .await;
+    let t = Tally::of(&reports);
+    info!(
+        feeds = n,
+        not_modified = t.not_modified,
+        failed = t.failed,
+        new_articles = t.new_articles,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "crawl finished"
+    );
+    reports
+}
+
+/// [`crawl`], except that no further feed starts once `stop` completes:
+/// the feeds in flight finish and are reported, the rest are left out of
+/// the reports (the daemon's shutdown). Logs nothing per pass.
+pub async fn crawl_until(
+    db: &Db,
+    fetcher: &Fetcher,
+    profile: &Arc<Profile>,
+    feeds: Vec<FeedRow>,
+    concurrency: usize,
+    mut on_done: impl FnMut(&FeedReport),
+    stop: impl std::future::Future<Output = ()>,
+) -> Vec<FeedReport> {
     // One writer holds the database for the whole pass and commits whatever
     // has queued up in one transaction (group commit).
     let (sender, rx) = mpsc::channel::<Pending>(concurrency.max(1) * 2);
@@ -100,6 +134,7 @@ pub async fn crawl(
         };
         let ctx = &ctx;
         futures::stream::iter(feeds.into_iter().enumerate())
+            .take_until(stop)
             .map(|(i, feed)| async move { (i, crawl_one(ctx, feed).await) })
             .buffer_unordered(concurrency.max(1))
             .inspect(|(_, r)| on_done(r))
@@ -111,28 +146,33 @@ pub async fn crawl(
         warn!(error = %e, "the database writer stopped");
     }
     reports.sort_by_key(|(i, _)| *i);
-    let reports: Vec<FeedReport> = reports.into_iter().map(|(_, r)| r).collect();
-    let failed = reports.iter().filter(|r| !r.outcome.is_success()).count();
-    let not_modified = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, FeedOutcome::NotModified))
-        .count();
-    let new: usize = reports
-        .iter()
-        .map(|r| match &r.outcome {
-            FeedOutcome::Updated { counts, .. } => counts.new,
-            _ => 0,
-        })
-        .sum();
-    info!(
-        feeds = n,
-        not_modified,
-        failed,
-        new_articles = new,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "crawl finished"
-    );
-    reports
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Counts over a pass's reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub polled: usize,
+    pub not_modified: usize,
+    pub failed: usize,
+    pub new_articles: usize,
+}
+
+impl Tally {
+    pub fn of(reports: &[FeedReport]) -> Self {
+        let mut t = Tally {
+            polled: reports.len(),
+            ..Tally::default()
+        };
+        for r in reports {
+            match &r.outcome {
+                FeedOutcome::NotModified => t.not_modified += 1,
+                FeedOutcome::Failed(_) => t.failed += 1,
+                FeedOutcome::Updated { counts, .. } => t.new_articles += counts.new,
+            }
+        }
+        t
+    }
 }
 
 /// The writer: take every write that has queued up, apply them in one
@@ -226,9 +266,16 @@ async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, F
     let (tx, fetcher) = (ctx.tx, ctx.fetcher);
     let url = feed.discovered_url.clone().unwrap_or_else(|| feed.url.clone());
     let body = match fetcher.fetch(&url, &feed.state).await? {
-        Fetched::NotModified => {
+        Fetched::NotModified { max_age } => {
             debug!("not modified");
-            write(tx, Write::NotModified { feed: feed.id }).await?;
+            write(
+                tx,
+                Write::NotModified {
+                    feed: feed.id,
+                    max_age,
+                },
+            )
+            .await?;
             return Ok(FeedOutcome::NotModified);
         }
         Fetched::Body(body) => body,
@@ -255,6 +302,7 @@ async fn fetch_and_store(ctx: &Ctx<'_>, feed: &FeedRow) -> Result<FeedOutcome, F
         etag: meta_src.etag,
         last_modified: meta_src.last_modified,
         discovered_url: discovered.clone(),
+        max_age: meta_src.max_age,
     };
     let items = doc.doc.items.len();
     let counts = write(

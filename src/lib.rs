@@ -8,6 +8,8 @@
 //! - [`dedup`]: canonical URLs and content fingerprints (pure).
 //! - [`store`]: SQLite (the only module that knows rusqlite).
 //! - [`crawl`]: one pass over the feeds, outcomes as data.
+//! - [`schedule`]: when to poll a feed next, and why (pure).
+//! - [`daemon`]: the polling loop, signals, reload, one daemon per database.
 //! - [`feeds`], [`opml`]: subscription management.
 //! - [`output`]: everything printed on stdout.
 
@@ -26,6 +28,7 @@ pub mod story;
 pub mod schedule;
 
 pub mod crawl;
+pub mod daemon;
 
 pub mod feeds;
 pub mod opml;
@@ -87,6 +90,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let cfg = config::load(path.as_deref(), &loc)?;
     tracing::debug!(config = %cfg.source, database = %cfg.database.display(), "configuration loaded");
     match cli.command {
+        Command::Daemon => daemon::run(cfg, path, loc).await,
+        Command::Reload => {
+            let pid = daemon::send_reload(&cfg.database)?;
+            output::line(&format!(
+                "asked the daemon (pid {pid}) to reload its configuration"
+            ));
+            Ok(Exit::Ok)
+        }
+        Command::Status { format } => {
+            let status = daemon::status(&cfg).await?;
+            output::status(&status, format == TableFormat::Json)?;
+            Ok(Exit::Ok)
+        }
         Command::Crawl(args) => cmd_crawl(&cfg, &args).await,
         Command::Feeds(cmd) => cmd_feeds(&cfg, path, &loc, cmd).await,
         Command::Export(args) => cmd_export(&cfg, &args).await,
@@ -204,13 +220,19 @@ async fn cmd_feeds(
         FeedsCmd::List { format } => {
             let db = open_db(cfg).await?;
             let all = cfg.feeds.clone();
-            let rows = db
-                .call(move |s| {
+            let (rows, silent) = db
+                .call(move |s| -> Result<_, store::StoreError> {
                     s.sync_feeds(&all)?;
-                    s.feeds()
+                    let rows = s.feeds()?;
+                    let now = Utc::now();
+                    let mut silent = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        silent.push(r.active && schedule::is_silent(&s.published_times(r.id)?, now));
+                    }
+                    Ok((rows, silent))
                 })
                 .await?;
-            output::feeds_list(&rows, format == TableFormat::Json)?;
+            output::feeds_list(&rows, &silent, format == TableFormat::Json)?;
         }
         FeedsCmd::Add { url, name, lang } => {
             let (file, created) = feeds::editable_path(path.as_deref(), loc)?;

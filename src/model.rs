@@ -31,6 +31,8 @@ pub struct ParsedFeed {
     pub lang: Option<String>,
     /// `<ttl>` in minutes, when the feed sets one.
     pub ttl_minutes: Option<u32>,
+    /// `sy:updatePeriod` ÷ `sy:updateFrequency` in seconds, when the feed sets them.
+    pub update_period_secs: Option<u64>,
     pub items: Vec<ParsedItem>,
 }
 

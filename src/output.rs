@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -148,16 +149,22 @@ fn when(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "never".into())
 }
 
-pub fn feeds_list(rows: &[FeedRow], json: bool) -> anyhow::Result<()> {
+/// `silent[i]`: feed `i` normally publishes about daily and has gone quiet.
+pub fn feeds_list(rows: &[FeedRow], silent: &[bool], json: bool) -> anyhow::Result<()> {
+    let is_silent = |i: usize| silent.get(i).copied().unwrap_or(false);
     if json {
         let mut out = std::io::stdout().lock();
-        for r in rows {
+        for (i, r) in rows.iter().enumerate() {
             let v = serde_json::json!({
                 "url": r.url, "name": r.name, "title": r.title, "lang": r.lang,
-                "configured": r.active, "status": r.last_status, "last_fetch": r.last_fetch,
+                "configured": r.active, "status": r.last_status, "health": r.health(),
+                "last_fetch": r.last_fetch,
                 "last_ok": r.last_ok, "last_error": r.last_error,
                 "consecutive_failures": r.consecutive_failures, "retry_after": r.retry_after,
                 "discovered_url": r.discovered_url, "articles": r.articles,
+                "next_poll": r.next_poll, "interval_secs": r.interval.map(|d| d.as_secs()),
+                "interval_reason": r.interval_reason, "broken_since": r.broken_since,
+                "silent": is_silent(i),
             });
             writeln!(out, "{v}")?;
         }
@@ -169,14 +176,23 @@ pub fn feeds_list(rows: &[FeedRow], json: bool) -> anyhow::Result<()> {
         "status",
         "last success",
         "failures",
+        "next poll",
+        "interval (why)",
         "articles",
         "last error",
     ]);
-    for r in rows {
-        let status = match (r.active, r.last_status.as_deref()) {
-            (false, _) => "not in config".to_owned(),
-            (true, None) => "never fetched".to_owned(),
-            (true, Some(s)) => s.to_owned(),
+    for (i, r) in rows.iter().enumerate() {
+        let mut status = if r.active {
+            r.health().to_owned()
+        } else {
+            "not in config".to_owned()
+        };
+        if is_silent(i) {
+            status.push_str(", silent");
+        }
+        let interval = match (r.interval, &r.interval_reason) {
+            (Some(d), Some(why)) => format!("{} ({why})", humantime::format_duration(d)),
+            _ => "-".to_owned(),
         };
         t.add_row(vec![
             truncate(r.name.as_deref().or(r.title.as_deref()).unwrap_or("-"), 30),
@@ -184,11 +200,52 @@ pub fn feeds_list(rows: &[FeedRow], json: bool) -> anyhow::Result<()> {
             status,
             when(r.last_ok),
             r.consecutive_failures.to_string(),
+            if r.active {
+                when(r.next_poll)
+            } else {
+                "-".to_owned()
+            },
+            interval,
             r.articles.to_string(),
             truncate(r.last_error.as_deref().unwrap_or(""), 60),
         ]);
     }
     println!("{t}");
+    Ok(())
+}
+
+/// `chipwatch status`.
+pub fn status(s: &crate::daemon::Status, json: bool) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "running": s.running, "pid": s.pid, "started": s.started,
+            "uptime_secs": s.uptime.map(|d| d.as_secs()),
+            "stopped": s.stopped, "last_cycle": s.last_cycle,
+            "last_summary": s.last_summary.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
+            "feeds": s.feeds.iter().map(|(k, n)| (k.to_string(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    match (s.running, s.pid, s.uptime) {
+        (true, Some(pid), Some(up)) => println!(
+            "daemon: running (pid {pid}), up {}",
+            humantime::format_duration(Duration::from_secs(up.as_secs()))
+        ),
+        (true, pid, _) => println!(
+            "daemon: running (pid {})",
+            pid.map_or("unknown".to_owned(), |p| p.to_string())
+        ),
+        (false, _, _) => match s.stopped.or(s.started) {
+            Some(t) => println!("daemon: not running (last seen {})", when(Some(t))),
+            None => println!("daemon: not running (never ran on this database)"),
+        },
+    }
+    let feeds: Vec<String> = s.feeds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!("feeds: {}", feeds.join(", "));
+    if let (Some(t), Some(summary)) = (s.last_cycle, &s.last_summary) {
+        println!("last cycle: {} {summary}", when(Some(t)));
+    }
     Ok(())
 }
 
@@ -531,7 +588,7 @@ pub fn alerts(
     all: bool,
 ) -> anyhow::Result<()> {
     use crate::cli::ListFormat;
-    let title = |a: &crate::store::AlertRow| a.story.as_ref().map(|s| s.title.clone()).unwrap_or_default();
+    let title = alert_title;
     match format {
         ListFormat::Json => {
             let mut out = std::io::stdout().lock();
@@ -539,7 +596,7 @@ pub fn alerts(
                 let v = serde_json::json!({
                     "id": a.id, "kind": a.kind, "event": a.event, "severity": a.severity,
                     "state": a.state, "published": a.published, "created_at": a.created_at,
-                    "title": title(a), "url": a.url, "reason": a.reason,
+                    "title": title(a), "url": a.url, "reason": a.reason, "feed": a.feed,
                     "story": a.story.as_ref().map(story_json),
                 });
                 writeln!(out, "{v}")?;
@@ -564,7 +621,7 @@ pub fn alerts(
                 w.write_record([
                     a.id.to_string(),
                     a.published.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    a.event.clone().unwrap_or_default(),
+                    a.event.clone().unwrap_or_else(|| a.kind.clone()),
                     a.severity.clone(),
                     a.state.clone(),
                     title(a),
@@ -595,8 +652,8 @@ pub fn alerts(
                     } else {
                         a.id.to_string()
                     },
-                    when(a.published),
-                    a.event.clone().unwrap_or_default(),
+                    when(a.published.or(Some(a.created_at))),
+                    a.event.clone().unwrap_or_else(|| a.kind.clone()),
                     a.severity.clone(),
                     truncate(&title(a), 70),
                     s.map(|s| s.chips.join(" ")).unwrap_or_default(),
@@ -618,14 +675,23 @@ pub fn alerts(
     Ok(())
 }
 
+/// A story alert's title is its story's; a feed alert names its feed.
+fn alert_title(a: &crate::store::AlertRow) -> String {
+    match (&a.story, &a.feed) {
+        (Some(s), _) => s.title.clone(),
+        (None, Some(feed)) if a.kind == "feed-broken" => format!("feed broken: {feed}"),
+        _ => String::new(),
+    }
+}
+
 pub fn alert_detail(a: &crate::store::AlertRow, articles: &[crate::store::StoryArticle]) {
     println!(
         "alert {} ({}, {}, {}): {}",
         a.id,
-        a.event.as_deref().unwrap_or("-"),
+        a.event.as_deref().unwrap_or(&a.kind),
         a.severity,
         a.state,
-        a.story.as_ref().map(|s| s.title.as_str()).unwrap_or("")
+        alert_title(a)
     );
     println!("why: {}", a.reason);
     if let Some(s) = &a.story {

@@ -98,7 +98,7 @@ impl Default for Limits {
 }
 
 /// What the schedule knows about one feed.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FeedTiming {
     /// The feed's `interval` in the config.
     pub configured: Option<Duration>,
@@ -275,7 +275,7 @@ mod tests {
             ..Default::default()
         };
         let with = |f: fn(&mut FeedTiming)| {
-            let mut t = base.clone();
+            let mut t = base;
             f(&mut t);
             t
         };
@@ -316,7 +316,7 @@ mod tests {
             retry_after: Some(later),
             ..Default::default()
         };
-        check(feed.clone(), 0.0, 2 * HOUR, Reason::RetryAfter);
+        check(feed, 0.0, 2 * HOUR, Reason::RetryAfter);
         // With a failure too: the later of backoff and Retry-After.
         let failing = FeedTiming {
             consecutive_failures: 1,
@@ -354,10 +354,10 @@ mod tests {
             configured: Some(HOUR),
             ..Default::default()
         };
-        check(feed.clone(), 1.0, HOUR.mul_f64(1.1), Reason::Configured);
-        check(feed.clone(), -1.0, HOUR.mul_f64(0.9), Reason::Configured);
+        check(feed, 1.0, HOUR.mul_f64(1.1), Reason::Configured);
+        check(feed, -1.0, HOUR.mul_f64(0.9), Reason::Configured);
         // Out-of-range samples are clamped; NaN means none.
-        check(feed.clone(), 7.0, HOUR.mul_f64(1.1), Reason::Configured);
+        check(feed, 7.0, HOUR.mul_f64(1.1), Reason::Configured);
         check(feed, f64::NAN, HOUR, Reason::Configured);
     }
 

@@ -63,8 +63,11 @@ impl FetchError {
 /// The result of a successful fetch.
 #[derive(Debug)]
 pub enum Fetched {
-    /// 304, or an unchanged local file: nothing to parse.
-    NotModified,
+    /// 304, or an unchanged local file: nothing to parse. `max_age` is the
+    /// 304's Cache-Control max-age, if it sent one.
+    NotModified {
+        max_age: Option<Duration>,
+    },
     Body(Body),
 }
 
@@ -76,6 +79,8 @@ pub struct Body {
     pub last_modified: Option<String>,
     /// The URL the body came from, after redirects.
     pub final_url: String,
+    /// Cache-Control max-age: how long the server says the body stays fresh.
+    pub max_age: Option<Duration>,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -87,7 +92,16 @@ pub struct Fetcher {
     max_body: u64,
     timeout: Duration,
     per_host: usize,
-    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Least time between two requests to one host.
+    host_gap: Duration,
+    hosts: Arc<Mutex<HashMap<String, Arc<Host>>>>,
+}
+
+/// Politeness state of one host: requests in flight, and when the next may start.
+#[derive(Debug)]
+struct Host {
+    in_flight: Semaphore,
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Fetcher {
@@ -110,18 +124,31 @@ impl Fetcher {
             max_body: cfg.max_body,
             timeout: cfg.timeout,
             per_host: cfg.per_host.max(1),
+            host_gap: Duration::ZERO,
             hosts: Arc::default(),
         })
     }
 
-    fn host_permit(&self, url: &Url) -> Arc<Semaphore> {
+    /// Leave at least `gap` between the starts of two requests to one host.
+    #[must_use]
+    pub fn with_host_gap(mut self, gap: Duration) -> Self {
+        self.host_gap = gap;
+        self
+    }
+
+    fn host(&self, url: &Url) -> Arc<Host> {
         let host = url.host_str().unwrap_or("").to_owned();
         let mut map = self
             .hosts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .or_insert_with(|| {
+                Arc::new(Host {
+                    in_flight: Semaphore::new(self.per_host),
+                    next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+                })
+            })
             .clone()
     }
 
@@ -131,8 +158,19 @@ impl Fetcher {
         if parsed.scheme() == "file" {
             return self.fetch_file(&parsed, state).await;
         }
-        let sem = self.host_permit(&parsed);
-        let _permit = sem.acquire().await.expect("host semaphores are never closed");
+        let host = self.host(&parsed);
+        let _permit = host
+            .in_flight
+            .acquire()
+            .await
+            .expect("host semaphores are never closed");
+        if !self.host_gap.is_zero() {
+            // Waiters queue on the (fair) lock, so requests to a host start
+            // one gap apart in arrival order.
+            let mut next = host.next_start.lock().await;
+            tokio::time::sleep_until(*next).await;
+            *next = tokio::time::Instant::now() + self.host_gap;
+        }
 
         let mut req = self.client.get(parsed.clone());
         if let Some(etag) = &state.etag {
@@ -144,7 +182,9 @@ impl Fetcher {
         let mut resp = req.send().await.map_err(|e| self.classify(&e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified);
+            return Ok(Fetched::NotModified {
+                max_age: max_age(resp.headers()),
+            });
         }
         if !status.is_success() {
             return Err(FetchError::Status {
@@ -174,6 +214,7 @@ impl Fetcher {
             etag: header_str(&headers, header::ETAG),
             last_modified: header_str(&headers, header::LAST_MODIFIED),
             final_url,
+            max_age: max_age(&headers),
         }))
     }
 
@@ -208,7 +249,7 @@ impl Fetcher {
         // A local file's modification time stands in for Last-Modified.
         let stamp = meta.modified().ok().map(|t| mtime_token(t, meta.len()));
         if stamp.is_some() && stamp == state.last_modified {
-            return Ok(Fetched::NotModified);
+            return Ok(Fetched::NotModified { max_age: None });
         }
         let bytes = tokio::fs::read(&path).await.map_err(file_err)?;
         if bytes.len() as u64 > self.max_body {
@@ -220,6 +261,7 @@ impl Fetcher {
             etag: None,
             last_modified: stamp,
             final_url: url.to_string(),
+            max_age: None,
         }))
     }
 }
@@ -248,6 +290,25 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+/// Cache-Control `max-age`, capped at a week; `None` with `no-cache` or
+/// `no-store`, which ask for nothing to be kept.
+pub fn max_age(h: &HeaderMap) -> Option<Duration> {
+    let mut age = None;
+    for v in h.get_all(header::CACHE_CONTROL) {
+        for directive in v.to_str().ok()?.split(',') {
+            let d = directive.trim().to_ascii_lowercase();
+            if d == "no-cache" || d == "no-store" {
+                return None;
+            }
+            if let Some(n) = d.strip_prefix("max-age=") {
+                age = n.trim_matches('"').parse::<u64>().ok();
+            }
+        }
+    }
+    age.map(|s| Duration::from_secs(s.min(7 * 24 * 3600)))
+        .filter(|d| !d.is_zero())
 }
 
 /// `Retry-After` as an instant: delta-seconds or an HTTP date.
@@ -282,5 +343,24 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::hours(1)));
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        let check = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(v));
+            max_age(&h)
+        };
+        assert_eq!(check("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(check("max-age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(check("max-age=0"), None);
+        assert_eq!(check("no-cache, max-age=600"), None);
+        assert_eq!(check("private"), None);
+        assert_eq!(
+            check("max-age=99999999"),
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
+        assert_eq!(max_age(&HeaderMap::new()), None);
     }
 }

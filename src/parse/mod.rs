@@ -55,7 +55,36 @@ pub fn parse_feed(
                 .map_err(|_| ParseError::Malformed { message: first })?
         }
     };
-    Ok(convert(feed, base_url))
+    let mut parsed = convert(feed, base_url);
+    parsed.update_period_secs = update_period(&text);
+    Ok(parsed)
+}
+
+/// The RSS 1.0 syndication module's hint (`sy:updatePeriod`, default
+/// daily, divided by `sy:updateFrequency`, default 1), in seconds. feed-rs
+/// drops it, so it is read off the text.
+fn update_period(text: &str) -> Option<u64> {
+    fn element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        let open = format!("<sy:{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find('<')?;
+        Some(text[start..start + end].trim())
+    }
+    let period = element(text, "updatePeriod");
+    let frequency = element(text, "updateFrequency");
+    if period.is_none() && frequency.is_none() {
+        return None;
+    }
+    let secs: u64 = match period.unwrap_or("daily") {
+        "hourly" => 3600,
+        "daily" => 86_400,
+        "weekly" => 7 * 86_400,
+        "monthly" => 30 * 86_400,
+        "yearly" => 365 * 86_400,
+        _ => return None,
+    };
+    let frequency = frequency.map_or(Some(1), |f| f.parse::<u64>().ok())?.max(1);
+    Some(secs / frequency)
 }
 
 fn run_feed_rs(bytes: &[u8], base_url: &str) -> Result<Feed, String> {
@@ -127,6 +156,7 @@ fn convert(feed: Feed, base_url: &str) -> ParsedFeed {
         site_url: pick_link(&feed.links, base.as_ref()),
         lang: feed_lang,
         ttl_minutes: feed.ttl,
+        update_period_secs: None,
         items,
     }
 }
@@ -194,6 +224,40 @@ mod tests {
     use super::*;
 
     const BASE: &str = "https://news.example/feed.xml";
+
+    #[test]
+    fn ttl_and_syndication_period() {
+        let doc = |channel_extra: &str| {
+            format!(
+                "<rss version=\"2.0\" xmlns:sy=\"http://purl.org/rss/1.0/modules/syndication/\"><channel><title>T</title>{channel_extra}<item><title>A</title><link>https://news.example/a</link></item></channel></rss>"
+            )
+        };
+        let parse = |extra: &str| parse_feed(doc(extra).as_bytes(), None, BASE).unwrap();
+        assert_eq!(parse("<ttl>90</ttl>").ttl_minutes, Some(90));
+        let plain = parse("");
+        assert_eq!((plain.ttl_minutes, plain.update_period_secs), (None, None));
+        assert_eq!(
+            parse("<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>")
+                .update_period_secs,
+            Some(1800)
+        );
+        assert_eq!(
+            parse("<sy:updatePeriod> daily </sy:updatePeriod>").update_period_secs,
+            Some(86_400)
+        );
+        assert_eq!(
+            parse("<sy:updateFrequency>4</sy:updateFrequency>").update_period_secs,
+            Some(21_600)
+        );
+        assert_eq!(
+            parse("<sy:updatePeriod>often</sy:updatePeriod>").update_period_secs,
+            None
+        );
+        assert_eq!(
+            parse("<sy:updateFrequency>0</sy:updateFrequency>").update_period_secs,
+            Some(86_400)
+        );
+    }
 
     #[test]
     fn rss_without_version_is_repaired() {

@@ -73,6 +73,62 @@ pub struct FeedRow {
     pub retry_after: Option<DateTime<Utc>>,
     pub discovered_url: Option<String>,
     pub articles: u64,
+    /// When the daemon polls it next, at what interval and why.
+    pub next_poll: Option<DateTime<Utc>>,
+    pub interval: Option<Duration>,
+    pub interval_reason: Option<String>,
+    /// Set when the feed was marked broken (too many failures in a row).
+    pub broken_since: Option<DateTime<Utc>>,
+}
+
+impl FeedRow {
+    /// ok, not modified, failing, broken, or never fetched.
+    pub fn health(&self) -> &'static str {
+        if self.broken_since.is_some() {
+            "broken"
+        } else if self.consecutive_failures > 0 {
+            "failing"
+        } else {
+            match self.last_status.as_deref() {
+                None => "never fetched",
+                Some("not modified") => "not modified",
+                Some(_) => "ok",
+            }
+        }
+    }
+}
+
+/// What the scheduler needs to know about a feed, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleFacts {
+    pub ttl_minutes: Option<u32>,
+    pub update_period_secs: Option<u64>,
+    pub max_age_secs: Option<u64>,
+    pub retry_after: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    /// Publication times of its newest dated items (at most 200), newest first.
+    pub published: Vec<DateTime<Utc>>,
+}
+
+/// A feed's change of broken state, for the log.
+#[derive(Debug, Clone)]
+pub struct BrokenChange {
+    pub feed: FeedId,
+    pub label: String,
+    pub broken: bool,
+    /// The alert raised (when it broke).
+    pub alert: Option<i64>,
+}
+
+/// The daemon's status row.
+#[derive(Debug, Clone)]
+pub struct DaemonRow {
+    pub pid: u32,
+    pub started: DateTime<Utc>,
+    pub stopped: Option<DateTime<Utc>>,
+    pub last_cycle: Option<DateTime<Utc>>,
+    /// JSON summary of the last cycle.
+    pub last_summary: Option<String>,
 }
 
 /// What a successful fetch brought besides the document.
@@ -82,6 +138,8 @@ pub struct FetchMeta {
     pub last_modified: Option<String>,
     /// Set when the configured URL was an HTML page that pointed to this feed.
     pub discovered_url: Option<String>,
+    /// Cache-Control max-age of the response.
+    pub max_age: Option<Duration>,
 }
 
 /// What storing one feed document changed.
@@ -178,6 +236,8 @@ pub struct AlertRow {
     pub story: Option<StoryRow>,
     pub url: Option<String>,
     pub published: Option<DateTime<Utc>>,
+    /// The feed a `feed-broken` alert is about (its name, title or URL).
+    pub feed: Option<String>,
 }
 
 /// One stored article as `export` writes it.
@@ -299,6 +359,237 @@ impl Store {
     }
 
     fn feed_rows(&self, with_counts: bool) -> Result<Vec<FeedRow>, StoreError> {
+        self.feed_rows_where(with_counts, "1", [])
+    }
+
+    /// Configured feeds due for a poll at `now` (never polled, or their
+    /// next poll has come), most overdue first.
+    pub fn due_feeds(&self, now: DateTime<Utc>) -> Result<Vec<FeedRow>, StoreError> {
+        self.feed_rows_where(
+            false,
+            "f.active = 1 AND (f.next_poll IS NULL OR f.next_poll <= ?1)",
+            [ts(now)],
+        )
+    }
+
+    /// The earliest next poll of a configured feed (a never-polled feed is
+    /// due at the epoch); `None` when no feed is configured.
+    pub fn next_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(COALESCE(next_poll, 0)) FROM feeds WHERE active = 1",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("read next poll")?;
+        Ok(from_ts(t))
+    }
+
+    /// The stored facts the scheduler needs for `feed`.
+    pub fn schedule_facts(&self, feed: FeedId) -> Result<ScheduleFacts, StoreError> {
+        let mut facts = self
+            .conn
+            .prepare_cached(
+                "SELECT ttl_minutes, update_period_secs, max_age_secs, retry_after, consecutive_failures
+                 FROM feeds WHERE id = ?1",
+            )
+            .ctx("prepare schedule facts")?
+            .query_row([feed.0], |r| {
+                Ok(ScheduleFacts {
+                    ttl_minutes: r.get(0)?,
+                    update_period_secs: r.get::<_, Option<i64>>(1)?.map(|v| v.max(0) as u64),
+                    max_age_secs: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                    retry_after: from_ts(r.get(3)?),
+                    consecutive_failures: r.get(4)?,
+                    published: Vec::new(),
+                })
+            })
+            .ctx("read schedule facts")?;
+        facts.published = self.published_times(feed)?;
+        Ok(facts)
+    }
+
+    /// Publication times of a feed's newest dated items (at most 200), newest first.
+    pub fn published_times(&self, feed: FeedId) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.published FROM feed_articles fa JOIN articles a ON a.id = fa.article_id
+                 WHERE fa.feed_id = ?1 AND a.published IS NOT NULL
+                 ORDER BY a.published DESC LIMIT 200",
+            )
+            .ctx("prepare publication times")?;
+        let rows = stmt
+            .query_map([feed.0], |r| r.get::<_, i64>(0))
+            .ctx("read publication times")?;
+        let times: Vec<i64> = rows.collect::<Result<_, _>>().ctx("read publication time")?;
+        Ok(times.into_iter().filter_map(|t| from_ts(Some(t))).collect())
+    }
+
+    /// Store each feed's next poll, interval and why, in one transaction.
+    pub fn save_schedules(
+        &mut self,
+        schedules: &[(FeedId, crate::schedule::Next)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("begin schedules")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE feeds SET next_poll = ?2, interval_secs = ?3, interval_reason = ?4 WHERE id = ?1",
+                )
+                .ctx("prepare schedule")?;
+            for (feed, next) in schedules {
+                stmt.execute(params![
+                    feed.0,
+                    ts(next.at),
+                    next.interval.as_secs() as i64,
+                    next.reason.as_str()
+                ])
+                .ctx("save schedule")?;
+            }
+        }
+        tx.commit().ctx("commit schedules")
+    }
+
+    /// Mark configured feeds with `broken_after` or more failures in a row
+    /// broken, raising one `feed-broken` alert each, and clear feeds that
+    /// work again, resolving their alert. Idempotent: a broken feed is
+    /// marked (and alerted) once, whatever restarts happen.
+    pub fn update_broken(
+        &mut self,
+        now: DateTime<Utc>,
+        broken_after: u32,
+    ) -> Result<Vec<BrokenChange>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin broken update")?;
+        let mut changes = Vec::new();
+        {
+            let mut newly = tx
+                .prepare_cached(
+                    "SELECT id, COALESCE(name, title, url), consecutive_failures, COALESCE(last_error, '')
+                     FROM feeds WHERE active = 1 AND broken_since IS NULL AND consecutive_failures >= ?1",
+                )
+                .ctx("prepare broken feeds")?;
+            let rows: Vec<(i64, String, u32, String)> = newly
+                .query_map([broken_after], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .ctx("find broken feeds")?
+                .collect::<Result<_, _>>()
+                .ctx("read broken feed")?;
+            for (id, label, failures, error) in rows {
+                tx.execute(
+                    "UPDATE feeds SET broken_since = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )
+                .ctx("mark feed broken")?;
+                let reason = format!("{failures} failures in a row; last error: {error}");
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO alerts (kind, feed_id, severity, created_at, reason)
+                         VALUES ('feed-broken', ?1, 'medium', ?2, ?3)",
+                        params![id, ts(now), reason],
+                    )
+                    .ctx("raise feed-broken alert")?;
+                changes.push(BrokenChange {
+                    feed: FeedId(id),
+                    label,
+                    broken: true,
+                    alert: (inserted > 0).then(|| tx.last_insert_rowid()),
+                });
+            }
+            let mut healed = tx
+                .prepare_cached(
+                    "SELECT id, COALESCE(name, title, url) FROM feeds
+                     WHERE broken_since IS NOT NULL AND consecutive_failures = 0",
+                )
+                .ctx("prepare recovered feeds")?;
+            let rows: Vec<(i64, String)> = healed
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("find recovered feeds")?
+                .collect::<Result<_, _>>()
+                .ctx("read recovered feed")?;
+            for (id, label) in rows {
+                tx.execute("UPDATE feeds SET broken_since = NULL WHERE id = ?1", [id])
+                    .ctx("clear broken feed")?;
+                tx.execute(
+                    "UPDATE alerts SET state = 'resolved'
+                     WHERE kind = 'feed-broken' AND feed_id = ?1 AND state IN ('new', 'acknowledged')",
+                    [id],
+                )
+                .ctx("resolve feed-broken alert")?;
+                changes.push(BrokenChange {
+                    feed: FeedId(id),
+                    label,
+                    broken: false,
+                    alert: None,
+                });
+            }
+        }
+        tx.commit().ctx("commit broken update")?;
+        Ok(changes)
+    }
+
+    /// Record that a daemon (this process) started.
+    pub fn daemon_started(&mut self, pid: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO daemon (id, pid, started) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, started = excluded.started, stopped = NULL",
+                params![pid, ts(now)],
+            )
+            .map(drop)
+            .ctx("record daemon start")
+    }
+
+    /// Record a finished poll cycle's summary (JSON).
+    pub fn daemon_cycle(&mut self, now: DateTime<Utc>, summary: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE daemon SET last_cycle = ?1, last_summary = ?2 WHERE id = 1",
+                params![ts(now), summary],
+            )
+            .map(drop)
+            .ctx("record daemon cycle")
+    }
+
+    /// Record a clean daemon stop.
+    pub fn daemon_stopped(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE daemon SET stopped = ?1 WHERE id = 1", [ts(now)])
+            .map(drop)
+            .ctx("record daemon stop")
+    }
+
+    /// The last daemon's status row, if a daemon ever ran on this database.
+    pub fn daemon_status(&self) -> Result<Option<DaemonRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT pid, started, stopped, last_cycle, last_summary FROM daemon WHERE id = 1",
+                [],
+                |r| {
+                    Ok(DaemonRow {
+                        pid: r.get(0)?,
+                        started: from_ts(r.get(1)?).unwrap_or_default(),
+                        stopped: from_ts(r.get(2)?),
+                        last_cycle: from_ts(r.get(3)?),
+                        last_summary: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .ctx("read daemon status")
+    }
+
+    fn feed_rows_where(
+        &self,
+        with_counts: bool,
+        filter: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<FeedRow>, StoreError> {
         let count = if with_counts {
             "(SELECT COUNT(*) FROM feed_articles fa WHERE fa.feed_id = f.id)"
         } else {
@@ -307,12 +598,13 @@ impl Store {
         let sql = format!(
             "SELECT f.id, f.url, f.name, f.title, f.lang, f.active, f.etag, f.last_modified,
                     f.last_fetch, f.last_ok, f.last_status, f.last_error,
-                    f.consecutive_failures, f.retry_after, f.discovered_url, {count}
-             FROM feeds f ORDER BY f.active DESC, f.id"
+                    f.consecutive_failures, f.retry_after, f.discovered_url, {count},
+                    f.next_poll, f.interval_secs, f.interval_reason, f.broken_since
+             FROM feeds f WHERE {filter} ORDER BY f.active DESC, f.id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).ctx("prepare feed list")?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(p, |r| {
                 Ok(FeedRow {
                     id: FeedId(r.get(0)?),
                     url: r.get(1)?,
@@ -332,6 +624,12 @@ impl Store {
                     retry_after: from_ts(r.get(13)?),
                     discovered_url: r.get(14)?,
                     articles: r.get::<_, i64>(15)? as u64,
+                    next_poll: from_ts(r.get(16)?),
+                    interval: r
+                        .get::<_, Option<i64>>(17)?
+                        .map(|s| Duration::from_secs(s.max(0) as u64)),
+                    interval_reason: r.get(18)?,
+                    broken_since: from_ts(r.get(19)?),
                 })
             })
             .ctx("list feeds")?;
@@ -340,7 +638,8 @@ impl Store {
 
     /// Record a 304: only the fetch time changes.
     pub fn record_not_modified(&mut self, feed: FeedId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.write_one(now, &Write::NotModified { feed }).map(drop)
+        self.write_one(now, &Write::NotModified { feed, max_age: None })
+            .map(drop)
     }
 
     /// Record a failed fetch or parse.
@@ -932,13 +1231,16 @@ impl Store {
             Option<i64>,
             Option<String>,
             Option<i64>,
+            Option<String>,
         );
         let row: Option<Row> = self
             .conn
             .query_row(
                 "SELECT al.kind, al.event, al.severity, al.state, al.created_at, al.reason, al.article_id,
-                        al.story_id, a.url, COALESCE(a.published, a.first_seen)
-                 FROM alerts al LEFT JOIN articles a ON a.id = al.article_id WHERE al.id = ?1",
+                        al.story_id, COALESCE(a.url, f.url), COALESCE(a.published, a.first_seen),
+                        COALESCE(f.name, f.title, f.url)
+                 FROM alerts al LEFT JOIN articles a ON a.id = al.article_id
+                 LEFT JOIN feeds f ON f.id = al.feed_id WHERE al.id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -952,12 +1254,13 @@ impl Store {
                         r.get(7)?,
                         r.get(8)?,
                         r.get(9)?,
+                        r.get(10)?,
                     ))
                 },
             )
             .optional()
             .ctx("read alert")?;
-        let Some((kind, event, severity, state, created, reason, article, story, url, published)) = row
+        let Some((kind, event, severity, state, created, reason, article, story, url, published, feed)) = row
         else {
             return Ok(None);
         };
@@ -977,6 +1280,7 @@ impl Store {
             story,
             url,
             published: from_ts(published),
+            feed,
         }))
     }
 
@@ -1102,6 +1406,8 @@ pub enum Write {
     },
     NotModified {
         feed: FeedId,
+        /// The 304's Cache-Control max-age.
+        max_age: Option<Duration>,
     },
     Failure {
         feed: FeedId,
@@ -1112,14 +1418,15 @@ pub enum Write {
 
 fn apply_write(conn: &Connection, now: DateTime<Utc>, w: &Write) -> Result<StoreCounts, StoreError> {
     match w {
-        Write::NotModified { feed } => {
+        Write::NotModified { feed, max_age } => {
             conn.prepare_cached(
                 "UPDATE feeds SET last_fetch = ?2, last_ok = ?2, last_status = 'not modified',
-                     last_error = NULL, consecutive_failures = 0, retry_after = NULL
+                     last_error = NULL, consecutive_failures = 0, retry_after = NULL,
+                     max_age_secs = ?3
                  WHERE id = ?1",
             )
             .ctx("prepare not-modified")?
-            .execute(params![feed.0, ts(now)])
+            .execute(params![feed.0, ts(now), max_age.map(|d| d.as_secs() as i64)])
             .ctx("record not-modified")?;
             Ok(StoreCounts::default())
         }
@@ -1239,7 +1546,7 @@ fn apply_document(
              last_status = 'ok', last_error = NULL, consecutive_failures = 0,
              retry_after = NULL, title = COALESCE(?5, title),
              site_url = COALESCE(?6, site_url), feed_lang = COALESCE(?7, feed_lang),
-             ttl_minutes = ?8, discovered_url = ?9
+             ttl_minutes = ?8, discovered_url = ?9, update_period_secs = ?10, max_age_secs = ?11
          WHERE id = ?1",
     )
     .ctx("prepare feed state")?
@@ -1253,6 +1560,8 @@ fn apply_document(
         doc.lang,
         doc.ttl_minutes,
         meta.discovered_url,
+        doc.update_period_secs.map(|s| s.min(i64::MAX as u64) as i64),
+        meta.max_age.map(|d| d.as_secs() as i64),
     ])
     .ctx("update feed state")?;
     Ok(counts)

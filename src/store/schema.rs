@@ -127,11 +127,35 @@ CREATE UNIQUE INDEX alerts_article ON alerts(article_id) WHERE article_id IS NOT
 CREATE INDEX alerts_state ON alerts(state, created_at);
 ";
 
+/// The daemon: per-feed schedule and floors, broken feeds and their
+/// alerts, and the daemon's own status row.
+const V5: &str = "
+ALTER TABLE feeds ADD COLUMN update_period_secs INTEGER;
+ALTER TABLE feeds ADD COLUMN max_age_secs INTEGER;
+ALTER TABLE feeds ADD COLUMN next_poll INTEGER;
+ALTER TABLE feeds ADD COLUMN interval_secs INTEGER;
+ALTER TABLE feeds ADD COLUMN interval_reason TEXT;
+ALTER TABLE feeds ADD COLUMN broken_since INTEGER;
+CREATE INDEX feeds_next_poll ON feeds(next_poll) WHERE active = 1;
+ALTER TABLE alerts ADD COLUMN feed_id INTEGER REFERENCES feeds(id) ON DELETE CASCADE;
+-- At most one open feed-broken alert per feed, whatever restarts happen.
+CREATE UNIQUE INDEX alerts_feed_broken ON alerts(feed_id)
+    WHERE kind = 'feed-broken' AND state IN ('new', 'acknowledged');
+CREATE TABLE daemon (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    started INTEGER NOT NULL,
+    stopped INTEGER,
+    last_cycle INTEGER,
+    last_summary TEXT
+);
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4)];
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)];
 
 #[cfg(test)]
 mod tests {
