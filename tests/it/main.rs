@@ -5,6 +5,7 @@
 
 mod cli;
 mod crawl;
+mod daemon;
 mod peer_feeds;
 mod stories;
 mod support;
