@@ -181,18 +181,34 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     }
 
     let mut event_scores: Vec<(EventType, f32)> = Vec::new();
+    // Cues of one event whose spans overlap are one phrase read two ways
+    // ("export curbs on" holds "export curbs" and "curbs on"): it counts
+    // once, at the strongest reading.
+    let mut counted: Vec<(Field, usize, usize, EventType, f32)> = Vec::new();
     for h in &hits {
         let (ev, strength) = match h.target {
             Target::Cue(ev) => (ev, 1.0),
             Target::StrongCue(ev) => (ev, profile::STRONG_CUE),
             _ => continue,
         };
-        let w = strength
+        let mut w = strength
             * if h.field == Field::Title {
                 profile.title_weight
             } else {
                 1.0
             };
+        let overlap = counted
+            .iter_mut()
+            .find(|(f, s, e, cev, _)| *f == h.field && *cev == ev && h.start < *e && *s < h.end);
+        if let Some((_, s, e, _, prev)) = overlap {
+            *s = (*s).min(h.start);
+            *e = (*e).max(h.end);
+            let more = (w - *prev).max(0.0);
+            *prev += more;
+            w = more;
+        } else {
+            counted.push((h.field, h.start, h.end, ev, w));
+        }
         match event_scores.iter_mut().find(|(e, _)| *e == ev) {
             Some((_, s)) => *s += w,
             None => event_scores.push((ev, w)),

@@ -608,6 +608,22 @@ cases! {
     );
 }
 
+#[test]
+fn overlapping_cues_of_one_event_count_once() {
+    // "export curbs on" holds two restriction cues ("export curbs", "curbs
+    // on") that share a word: one phrase, so one cue's worth.
+    let d = run(
+        "Regulators in Beijing open an investigation into a US chipmaker",
+        "Analysts link the investigation to US export curbs on HBM sold to China.",
+        Some("en"),
+    );
+    let restriction = d
+        .event_scores
+        .iter()
+        .find(|(e, _)| *e == EventType::Restriction)
+        .map(|(_, s)| *s);
+    assert_eq!(restriction, Some(1.0), "{}", explain(&d));
+}
 // ---------------------------------------------------------------- determinism
 
 #[test]
