@@ -699,11 +699,7 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("begin batch")?;
-        let max_before: i64 = tx
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM articles", [], |r| r.get(0))
-            .ctx("read last article id")?;
         let mut results = Vec::with_capacity(writes.len());
-        let mut any_new = false;
         for w in writes {
             tx.execute_batch("SAVEPOINT feed_write").ctx("open savepoint")?;
             let r = apply_write(&tx, now, w);
@@ -713,23 +709,40 @@ impl Store {
                 tx.execute_batch("ROLLBACK TO feed_write; RELEASE feed_write")
                     .ctx("roll back savepoint")?;
             }
-            any_new |= r.as_ref().is_ok_and(|c| c.new > 0);
             results.push(r);
-        }
-        if any_new {
-            // Index the batch's new articles in one statement.
-            tx.prepare_cached(
-                "INSERT INTO articles_fts (rowid, title, summary_text)
-                 SELECT id, title, summary_text FROM articles WHERE id > ?1",
-            )
-            .ctx("prepare search index")?
-            .execute([max_before])
-            .ctx("index new articles")?;
         }
         let t = std::time::Instant::now();
         tx.commit().ctx("commit")?;
         tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
         Ok(results)
+    }
+
+    /// Index the articles stored since the search index was last brought up
+    /// to date (crawls leave that to the first search); returns how many.
+    pub fn catch_up_search_index(&mut self) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin search indexing")?;
+        let through: i64 = tx
+            .query_row("SELECT indexed_through FROM search_index", [], |r| r.get(0))
+            .ctx("read search index state")?;
+        let n = tx
+            .execute(
+                "INSERT INTO articles_fts (rowid, title, summary_text)
+                 SELECT id, title, summary_text FROM articles WHERE id > ?1",
+                [through],
+            )
+            .ctx("index new articles")?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE search_index SET indexed_through = (SELECT MAX(id) FROM articles)",
+                [],
+            )
+            .ctx("record search index state")?;
+        }
+        tx.commit().ctx("commit search index")?;
+        Ok(n)
     }
 
     /// Every stored article, oldest first, optionally only those first seen
@@ -786,7 +799,8 @@ impl Store {
     }
 
     /// Full-text search over titles and text (FTS5 query syntax), best first.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<ArticleId>, StoreError> {
+    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<ArticleId>, StoreError> {
+        self.catch_up_search_index()?;
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -1702,13 +1716,22 @@ fn store_item(
         // Only the feed that first carried an article edits it, so two feeds
         // with different excerpts do not overwrite each other on every crawl.
         if old_hash != hash && origin == feed.0 {
-            tx.prepare_cached(
-                "INSERT INTO articles_fts (articles_fts, rowid, title, summary_text)
-                 SELECT 'delete', id, title, summary_text FROM articles WHERE id = ?1",
-            )
-            .ctx("prepare search unindex")?
-            .execute([id])
-            .ctx("unindex edited article")?;
+            // Only an article already in the search index is re-indexed; a
+            // newer one is indexed, as edited, by the next search.
+            let indexed: bool = tx
+                .prepare_cached("SELECT ?1 <= indexed_through FROM search_index")
+                .ctx("prepare search index state")?
+                .query_row([id], |r| r.get(0))
+                .ctx("read search index state")?;
+            if indexed {
+                tx.prepare_cached(
+                    "INSERT INTO articles_fts (articles_fts, rowid, title, summary_text)
+                     SELECT 'delete', id, title, summary_text FROM articles WHERE id = ?1",
+                )
+                .ctx("prepare search unindex")?
+                .execute([id])
+                .ctx("unindex edited article")?;
+            }
             tx.prepare_cached(
                 "UPDATE articles SET title = ?2, summary_text = ?3, summary_html = ?4,
                      content_hash = ?5, updated_at = ?6,
@@ -1725,13 +1748,15 @@ fn store_item(
                 item.published.map(ts),
             ])
             .ctx("update item")?;
-            tx.prepare_cached(
-                "INSERT INTO articles_fts (rowid, title, summary_text)
-                 SELECT id, title, summary_text FROM articles WHERE id = ?1",
-            )
-            .ctx("prepare search reindex")?
-            .execute([id])
-            .ctx("reindex edited article")?;
+            if indexed {
+                tx.prepare_cached(
+                    "INSERT INTO articles_fts (rowid, title, summary_text)
+                     SELECT id, title, summary_text FROM articles WHERE id = ?1",
+                )
+                .ctx("prepare search reindex")?
+                .execute([id])
+                .ctx("reindex edited article")?;
+            }
             // The text changed: the decision on it is made again (now, or by
             // the next classification pass).
             tx.prepare_cached("DELETE FROM classifications WHERE article_id = ?1")
@@ -1935,6 +1960,46 @@ mod tests {
         assert_eq!(c.updated, 1);
         assert!(s.search("gallium", 10).unwrap().is_empty());
         assert_eq!(s.search("germanium", 10).unwrap().len(), 1);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn search_index_catches_up_lazily_and_stays_consistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db")).unwrap();
+        let rows = s.sync_feeds(&[feed_cfg("https://n.example/feed")]).unwrap();
+        let f = rows[0].id;
+        let now = Utc::now();
+        let store = |s: &mut Store, title: &str| {
+            let doc = ParsedFeed {
+                items: vec![item("a", title, "Beijing acts")],
+                ..Default::default()
+            };
+            s.store_feed(f, now, &FetchMeta::default(), &doc).unwrap()
+        };
+        // Stored, then edited, before any search: nothing indexed yet.
+        assert_eq!(store(&mut s, "Gallium curbs").new, 1);
+        assert_eq!(store(&mut s, "Germanium curbs").updated, 1);
+        let fts_rows = |s: &Store| -> i64 {
+            s.conn
+                .query_row("SELECT COUNT(*) FROM articles_fts_docsize", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(fts_rows(&s), 0, "a crawl leaves indexing to the first search");
+        assert!(s.search("gallium", 10).unwrap().is_empty());
+        assert_eq!(s.search("germanium", 10).unwrap().len(), 1);
+        // Edited once indexed: re-indexed in place.
+        assert_eq!(store(&mut s, "Antimony curbs").updated, 1);
+        assert!(s.search("germanium", 10).unwrap().is_empty());
+        assert_eq!(s.search("antimony", 10).unwrap().len(), 1);
+        assert_eq!(s.catch_up_search_index().unwrap(), 0);
+        // The index matches the articles table exactly.
+        s.conn
+            .execute(
+                "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .unwrap();
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 }

@@ -151,11 +151,22 @@ CREATE TABLE daemon (
 );
 ";
 
+/// The search index is filled lazily: articles up to `indexed_through` are
+/// in it, and a search first indexes the rest. A crawl does not pay for an
+/// index until someone searches.
+const V6: &str = "
+CREATE TABLE search_index (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_through INTEGER NOT NULL
+);
+INSERT INTO search_index (id, indexed_through) SELECT 1, COALESCE(MAX(id), 0) FROM articles;
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)];
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)];
 
 #[cfg(test)]
 mod tests {
