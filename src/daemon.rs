@@ -348,11 +348,14 @@ async fn poll(
         elapsed_ms,
         "poll cycle"
     );
-    let summary = serde_json::json!({
-        "polled": t.polled, "not_modified": t.not_modified, "failed": t.failed,
-        "new_articles": t.new_articles, "alerts": alerts, "elapsed_ms": elapsed_ms,
-    })
-    .to_string();
+    let summary = serde_json::to_string(&CycleSummary {
+        polled: t.polled,
+        not_modified: t.not_modified,
+        failed: t.failed,
+        new_articles: t.new_articles,
+        alerts,
+        elapsed_ms,
+    })?;
     db.call(move |s| s.daemon_cycle(Utc::now(), &summary)).await?;
     Ok(())
 }
@@ -406,6 +409,18 @@ async fn reload(db: &Db, setup: &mut Setup, path: Option<&Path>, loc: &Locations
     }
 }
 
+/// The counts of one poll cycle, stored as JSON in the daemon's status row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CycleSummary {
+    pub polled: usize,
+    pub not_modified: usize,
+    pub failed: usize,
+    pub new_articles: usize,
+    pub alerts: usize,
+    pub elapsed_ms: u64,
+}
+
 /// `chipwatch status`: the daemon and the feeds, as stored.
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -415,7 +430,8 @@ pub struct Status {
     pub uptime: Option<Duration>,
     pub stopped: Option<DateTime<Utc>>,
     pub last_cycle: Option<DateTime<Utc>>,
-    pub last_summary: Option<String>,
+    /// `None` also when the stored summary cannot be read.
+    pub last_summary: Option<CycleSummary>,
     /// Configured feeds by health (ok, not modified, failing, broken, never fetched).
     pub feeds: Vec<(&'static str, usize)>,
 }
@@ -453,7 +469,9 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
             .and_then(|r| (now - r.started).to_std().ok()),
         stopped: row.as_ref().and_then(|r| r.stopped),
         last_cycle: row.as_ref().and_then(|r| r.last_cycle),
-        last_summary: row.and_then(|r| r.last_summary),
+        last_summary: row
+            .and_then(|r| r.last_summary)
+            .and_then(|j| serde_json::from_str(&j).ok()),
         feeds: counts,
     })
 }

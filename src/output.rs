@@ -149,6 +149,55 @@ fn when(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "never".into())
 }
 
+/// A duration in at most two units, rounded to the smaller one: `1d 1h`,
+/// `22h 22m`, `5m`, `45s` (for tables; JSON keeps exact seconds).
+fn short_duration(d: Duration) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    if d > Duration::ZERO && d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis().max(1));
+    }
+    let secs = d.as_secs() + u64::from(d.subsec_millis() >= 500);
+    // Round to the unit below the largest one that fits; a carry only
+    // ever lands on a whole larger unit (59m 59.6s → 1h).
+    let step = UNITS
+        .iter()
+        .position(|(u, _)| secs >= *u)
+        .map_or(1, |i| UNITS[(i + 1).min(UNITS.len() - 1)].0);
+    let secs = (secs + step / 2) / step * step;
+    let Some(i) = UNITS.iter().position(|(u, _)| secs >= *u) else {
+        return "0s".to_owned();
+    };
+    let (big, big_name) = UNITS[i];
+    let mut out = format!("{}{big_name}", secs / big);
+    if let Some(&(small, small_name)) = UNITS.get(i + 1) {
+        let n = secs % big / small;
+        if n > 0 {
+            out.push_str(&format!(" {n}{small_name}"));
+        }
+    }
+    out
+}
+
+/// The text form of the last cycle, e.g. `2026-11-28 21:43 UTC, 6 polled
+/// (6 not modified, 0 failed), 0 new articles, 0 alerts, 1 ms`.
+fn cycle_text(t: DateTime<Utc>, s: &crate::daemon::CycleSummary) -> String {
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} UTC, {} polled ({} not modified, {} failed), {}, {}, {}",
+        when(Some(t)),
+        s.polled,
+        s.not_modified,
+        s.failed,
+        plural(s.new_articles, "new article", "new articles"),
+        plural(s.alerts, "alert", "alerts"),
+        if s.elapsed_ms < 10_000 {
+            format!("{} ms", s.elapsed_ms)
+        } else {
+            short_duration(Duration::from_millis(s.elapsed_ms))
+        },
+    )
+}
+
 /// `silent[i]`: feed `i` normally publishes about daily and has gone quiet.
 pub fn feeds_list(rows: &[FeedRow], silent: &[bool], json: bool) -> anyhow::Result<()> {
     let is_silent = |i: usize| silent.get(i).copied().unwrap_or(false);
@@ -191,7 +240,7 @@ pub fn feeds_list(rows: &[FeedRow], silent: &[bool], json: bool) -> anyhow::Resu
             status.push_str(", silent");
         }
         let interval = match (r.interval, &r.interval_reason) {
-            (Some(d), Some(why)) => format!("{} ({why})", humantime::format_duration(d)),
+            (Some(d), Some(why)) => format!("{} ({why})", short_duration(d)),
             _ => "-".to_owned(),
         };
         t.add_row(vec![
@@ -221,30 +270,29 @@ pub fn status(s: &crate::daemon::Status, json: bool) -> anyhow::Result<()> {
             "running": s.running, "pid": s.pid, "started": s.started,
             "uptime_secs": s.uptime.map(|d| d.as_secs()),
             "stopped": s.stopped, "last_cycle": s.last_cycle,
-            "last_summary": s.last_summary.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
+            "last_summary": s.last_summary,
             "feeds": s.feeds.iter().map(|(k, n)| (k.to_string(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
         });
         println!("{v}");
         return Ok(());
     }
     match (s.running, s.pid, s.uptime) {
-        (true, Some(pid), Some(up)) => println!(
-            "daemon: running (pid {pid}), up {}",
-            humantime::format_duration(Duration::from_secs(up.as_secs()))
-        ),
+        (true, Some(pid), Some(up)) => println!("daemon: running (pid {pid}), up {}", short_duration(up)),
         (true, pid, _) => println!(
             "daemon: running (pid {})",
             pid.map_or("unknown".to_owned(), |p| p.to_string())
         ),
         (false, _, _) => match s.stopped.or(s.started) {
-            Some(t) => println!("daemon: not running (last seen {})", when(Some(t))),
+            Some(t) => println!("daemon: not running (last seen {} UTC)", when(Some(t))),
             None => println!("daemon: not running (never ran on this database)"),
         },
     }
     let feeds: Vec<String> = s.feeds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!("feeds: {}", feeds.join(", "));
-    if let (Some(t), Some(summary)) = (s.last_cycle, &s.last_summary) {
-        println!("last cycle: {} {summary}", when(Some(t)));
+    match (s.last_cycle, &s.last_summary) {
+        (Some(t), Some(summary)) => println!("last cycle: {}", cycle_text(t, summary)),
+        (Some(t), None) => println!("last cycle: {} UTC", when(Some(t))),
+        (None, _) => {}
     }
     Ok(())
 }
@@ -729,4 +777,83 @@ pub fn alert_detail(a: &crate::store::AlertRow, articles: &[crate::store::StoryA
         }
     }
     println!("\n> marks the report that raised the alert");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::CycleSummary;
+
+    #[test]
+    fn short_duration_keeps_two_units_rounded() {
+        let s = |secs: u64| short_duration(Duration::from_secs(secs));
+        assert_eq!(s(0), "0s");
+        assert_eq!(s(45), "45s");
+        assert_eq!(s(60), "1m");
+        assert_eq!(s(300), "5m");
+        assert_eq!(s(3599), "59m 59s");
+        assert_eq!(s(22 * 3600 + 22 * 60 + 29), "22h 22m");
+        assert_eq!(s(22 * 3600 + 22 * 60 + 30), "22h 23m");
+        assert_eq!(s(86_400 + 3600 + 7 * 60 + 17), "1d 1h");
+        assert_eq!(s(86_400 + 3600 + 31 * 60), "1d 2h");
+        // Rounding carries into the larger unit.
+        assert_eq!(s(86_399), "1d");
+        assert_eq!(s(2 * 86_400 - 60), "2d");
+        assert_eq!(s(40 * 86_400 + 5 * 3600), "40d 5h");
+        assert_eq!(short_duration(Duration::from_millis(59_600)), "1m");
+        assert_eq!(short_duration(Duration::from_millis(1_400)), "1s");
+        assert_eq!(short_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn cycle_text_is_plain_words() {
+        let t = DateTime::parse_from_rfc3339("2026-11-28T21:43:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut s = CycleSummary {
+            polled: 6,
+            not_modified: 6,
+            failed: 0,
+            new_articles: 0,
+            alerts: 0,
+            elapsed_ms: 1,
+        };
+        assert_eq!(
+            cycle_text(t, &s),
+            "2026-11-28 21:43 UTC, 6 polled (6 not modified, 0 failed), 0 new articles, 0 alerts, 1 ms"
+        );
+        s = CycleSummary {
+            polled: 10_000,
+            not_modified: 9_890,
+            failed: 3,
+            new_articles: 1,
+            alerts: 1,
+            elapsed_ms: 12_345,
+        };
+        assert_eq!(
+            cycle_text(t, &s),
+            "2026-11-28 21:43 UTC, 10000 polled (9890 not modified, 3 failed), 1 new article, 1 alert, 12s"
+        );
+    }
+
+    #[test]
+    fn stored_cycle_summary_round_trips_and_tolerates_missing_fields() {
+        let s = CycleSummary {
+            polled: 2,
+            not_modified: 1,
+            failed: 1,
+            new_articles: 3,
+            alerts: 1,
+            elapsed_ms: 40,
+        };
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            j,
+            r#"{"polled":2,"not_modified":1,"failed":1,"new_articles":3,"alerts":1,"elapsed_ms":40}"#
+        );
+        assert_eq!(serde_json::from_str::<CycleSummary>(&j).unwrap(), s);
+        let old: CycleSummary = serde_json::from_str(r#"{"polled":5}"#).unwrap();
+        assert_eq!(old.polled, 5);
+        assert_eq!(old.elapsed_ms, 0);
+    }
 }

@@ -209,6 +209,12 @@ fn a_new_relevant_item_alerts_within_two_intervals_and_sigterm_exits_cleanly() {
     assert_eq!(state["interval_reason"], "configured", "{state}");
     assert_eq!(state["health"], "ok", "{state}");
     assert!(state["next_poll"].is_string(), "{state}");
+    // 2 s with jitter, stored in whole seconds; the table shows the same.
+    let secs = state["interval_secs"].as_u64().unwrap();
+    assert!((1..=2).contains(&secs), "{state}");
+    let (code, out, _) = app.run(&["feeds", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("{secs}s (configured)")), "{out}");
 
     let started = Instant::now();
     let status = daemon.stop(Duration::from_secs(12));
@@ -223,6 +229,21 @@ fn a_new_relevant_item_alerts_within_two_intervals_and_sigterm_exits_cleanly() {
         status["last_summary"]["polled"].as_u64().unwrap() >= 1,
         "{status}"
     );
+    assert!(status["last_summary"]["elapsed_ms"].is_u64(), "{status}");
+    assert!(status["last_cycle"].is_string(), "{status}");
+    // The text form is words, not the stored JSON.
+    let (code, out, _) = app.run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("daemon: not running (last seen "), "{out}");
+    let cycle = out
+        .lines()
+        .find(|l| l.starts_with("last cycle: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!cycle.contains('{'), "{cycle}");
+    assert!(cycle.contains(" UTC, 1 polled ("), "{cycle}");
+    assert!(cycle.contains(" not modified, 0 failed), "), "{cycle}");
+    assert!(cycle.contains(" alert"), "{cycle}");
+    assert!(cycle.ends_with(" ms"), "{cycle}");
 }
 
 #[test]
