@@ -11,6 +11,19 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::crawl::{FeedOutcome, FeedReport, error_chain};
 use crate::store::{ExportRow, FeedRow};
 
+/// `println!` that takes a closed stdout (`chipwatch feeds list | head`) as
+/// the reader having seen enough: the rest is dropped, nothing panics.
+/// (Streaming commands such as `export` write through `io::Write` and stop
+/// on the error instead.)
+macro_rules! println {
+    () => {{
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

@@ -216,3 +216,33 @@ fn feeds_add_without_a_config_copies_the_default_and_keeps_working() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("\"relevant\":true"), "{out}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    // `chipwatch feeds list | head -1`, at its limit: stdout is a pipe whose
+    // reader has gone, so every write fails with a broken pipe.
+    let body = fixture("feeds/rss20.xml");
+    let server = TestServer::start(move |_| Reply::ok(body.clone()));
+    let app = TestApp::new(&[("f", server.url("/f"))], "");
+    assert_eq!(app.crawl().0, 0);
+    for args in [
+        &["feeds", "list"][..],
+        &["export"],
+        &["stories"],
+        &["alerts", "--all"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("chipwatch"))
+            .arg("--config")
+            .arg(&app.config)
+            .args(args)
+            .env_remove("CHIPWATCH_CONFIG")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
