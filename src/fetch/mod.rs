@@ -11,6 +11,8 @@ use reqwest::header::{self, HeaderMap};
 use tokio::sync::Semaphore;
 use url::Url;
 
+mod tls;
+
 use crate::config::HttpConfig;
 use crate::model::FeedState;
 
@@ -106,10 +108,11 @@ struct Host {
 
 impl Fetcher {
     pub fn new(cfg: &HttpConfig) -> Result<Self, FetchError> {
-        // reqwest is built without a bundled crypto provider: use ring. A
-        // second install (tests build several clients) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = tls::client_config().map_err(|e| FetchError::Client {
+            reason: e.to_string(),
+        })?;
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(cfg.user_agent.clone())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)

@@ -5,6 +5,7 @@
 
 mod schema;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -329,27 +330,48 @@ impl Store {
     /// refresh names, mark feeds no longer configured inactive (their
     /// articles stay). Returns the configured feeds' rows in config order.
     pub fn sync_feeds(&mut self, feeds: &[FeedConfig]) -> Result<Vec<FeedRow>, StoreError> {
-        let tx = self.conn.transaction().ctx("begin feed sync")?;
-        tx.execute("UPDATE feeds SET active = 0 WHERE active = 1", [])
-            .ctx("deactivate feeds")?;
-        {
-            let mut up = tx
-                .prepare_cached(
-                    "INSERT INTO feeds (url, name, lang, active) VALUES (?1, ?2, ?3, 1)
-                     ON CONFLICT(url) DO UPDATE SET name = excluded.name,
-                         lang = COALESCE(excluded.lang, feeds.lang), active = 1",
-                )
-                .ctx("prepare feed upsert")?;
-            for f in feeds.iter().filter(|f| f.enabled) {
-                up.execute(params![f.url, f.name, f.lang]).ctx("upsert feed")?;
+        let wanted: HashMap<&str, &FeedConfig> = feeds
+            .iter()
+            .filter(|f| f.enabled)
+            .map(|f| (f.url.as_str(), f))
+            .collect();
+        let before = self.feed_rows(false)?;
+        // Most runs change nothing: then nothing is written.
+        let known = before
+            .iter()
+            .filter(|r| wanted.contains_key(r.url.as_str()))
+            .count();
+        let changed = known < wanted.len()
+            || before.iter().any(|r| match wanted.get(r.url.as_str()) {
+                Some(f) => !r.active || r.name != f.name || (f.lang.is_some() && r.lang != f.lang),
+                None => r.active,
+            });
+        let all = if changed {
+            let tx = self.conn.transaction().ctx("begin feed sync")?;
+            tx.execute("UPDATE feeds SET active = 0 WHERE active = 1", [])
+                .ctx("deactivate feeds")?;
+            {
+                let mut up = tx
+                    .prepare_cached(
+                        "INSERT INTO feeds (url, name, lang, active) VALUES (?1, ?2, ?3, 1)
+                         ON CONFLICT(url) DO UPDATE SET name = excluded.name,
+                             lang = COALESCE(excluded.lang, feeds.lang), active = 1",
+                    )
+                    .ctx("prepare feed upsert")?;
+                for f in feeds.iter().filter(|f| f.enabled) {
+                    up.execute(params![f.url, f.name, f.lang]).ctx("upsert feed")?;
+                }
             }
-        }
-        tx.commit().ctx("commit feed sync")?;
-        let all = self.feed_rows(false)?;
+            tx.commit().ctx("commit feed sync")?;
+            self.feed_rows(false)?
+        } else {
+            before
+        };
+        let by_url: HashMap<&str, &FeedRow> = all.iter().map(|r| (r.url.as_str(), r)).collect();
         Ok(feeds
             .iter()
             .filter(|f| f.enabled)
-            .filter_map(|f| all.iter().find(|r| r.url == f.url).cloned())
+            .filter_map(|f| by_url.get(f.url.as_str()).map(|r| (*r).clone()))
             .collect())
     }
 
