@@ -12,6 +12,7 @@ use crate::parse::{self, ParseError};
 use std::sync::Arc;
 
 use crate::classify::{self, Profile};
+use crate::model::Reference;
 use crate::store::{
     ArticleText, Db, FeedRow, FetchMeta, PreparedDoc, Store, StoreCounts, StoreError, StoredDecision, Write,
 };
@@ -423,6 +424,7 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
             d.evidence_json(profile).to_string()
         },
         profile: profile.fingerprint.clone(),
+        follow_up: d.follow_up,
     }
 }
 
@@ -483,13 +485,20 @@ pub async fn assign_stories(db: &Db) -> Result<StoryCounts, StoreError> {
                 let Some(event) = crate::model::EventType::parse(&a.event) else { continue };
                 let features = signature(&a.entities, &a.chips);
                 let chips = features.iter().filter(|f| f.starts_with("chip:")).count();
-                let from = a.published - params.after_days * 86_400;
+                // A follow-up may look further back for the development it follows.
+                let back = if a.follow_up == Reference::FollowUp {
+                    params.follow_up_days
+                } else {
+                    params.after_days
+                };
+                let from = a.published - back * 86_400;
                 let to = a.published + params.before_days * 86_400;
                 let candidates = s.story_candidates(&features, from, to)?;
                 let article = story::Article {
                     published: a.published,
                     event,
                     features: &features,
+                    follow_up: a.follow_up,
                 };
                 counts.placed += 1;
                 match story::place(&article, &candidates, &params) {

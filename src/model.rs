@@ -60,6 +60,47 @@ pub struct FeedState {
     pub last_modified: Option<String>,
 }
 
+/// How an article relates to developments reported before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reference {
+    /// Nothing in it points back at an earlier development.
+    #[default]
+    None,
+    /// It points back at an earlier development, and its headline
+    /// announces one as well.
+    RefersBack,
+    /// It points back at, or reacts to, an earlier development, and its
+    /// headline announces none of its own: a follow-up.
+    FollowUp,
+}
+
+impl Reference {
+    /// As stored: 0, 1, 2.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Reference::None => 0,
+            Reference::RefersBack => 1,
+            Reference::FollowUp => 2,
+        }
+    }
+
+    pub fn from_i64(v: i64) -> Self {
+        match v {
+            1 => Reference::RefersBack,
+            2 => Reference::FollowUp,
+            _ => Reference::None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reference::None => "none",
+            Reference::RefersBack => "refers back",
+            Reference::FollowUp => "follow-up",
+        }
+    }
+}
+
 /// The kind of development an article reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {

@@ -540,6 +540,15 @@ pub fn explain(
             .collect();
         println!("event cues: {}", cues.join(", "));
     }
+    match d.follow_up {
+        crate::model::Reference::FollowUp => {
+            println!("follow-up: points back at an earlier development; the headline announces none")
+        }
+        crate::model::Reference::RefersBack => {
+            println!("refers back to an earlier development; the headline announces one too")
+        }
+        crate::model::Reference::None => {}
+    }
     println!();
     println!("matched terms:");
     for h in &d.hits {
@@ -549,6 +558,7 @@ pub fn explain(
             Target::Negative(n) => format!("negative {}", profile.negatives[n].name),
             Target::Cue(e) => format!("cue for {e}"),
             Target::StrongCue(e) => format!("strong cue for {e}"),
+            Target::FollowUp => "follow-up of an earlier development".to_owned(),
         };
         let place = if h.field == crate::classify::Field::Title {
             "title".to_owned()

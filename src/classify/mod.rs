@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::model::EventType;
+use crate::model::{EventType, Reference};
 use normalize::{is_word_char, normalise};
 pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
 
@@ -83,6 +83,10 @@ pub struct Decision {
     pub negatives: Vec<(String, f32)>,
     /// Cue score per event type (only types with a cue).
     pub event_scores: Vec<(EventType, f32)>,
+    /// For a relevant article: does it point back at an earlier
+    /// development, and does it announce one of its own (see
+    /// [`Target::FollowUp`])?
+    pub follow_up: Reference,
     /// The normalised title and summary the hits point into.
     pub texts: [String; 2],
 }
@@ -217,6 +221,33 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     event_scores.sort_by_key(|(e, _)| EVENT_PRIORITY.iter().position(|p| p == e));
 
     let relevant = score >= profile.threshold;
+    // A follow-up points back at an earlier development or reacts to one,
+    // and its headline announces no development of its own. A development
+    // cue in the headline counts only ahead of a follow-up phrase there:
+    // "China slams US export curbs" reacts to the curbs.
+    let first_title_marker = hits
+        .iter()
+        .filter(|h| h.field == Field::Title && h.target == Target::FollowUp)
+        .map(|h| h.start)
+        .min();
+    // A cue that only names a subject ("gallium", also a topic) announces
+    // nothing.
+    let names_a_subject = |c: &Hit| {
+        hits.iter()
+            .any(|h| h.field == c.field && h.start == c.start && matches!(h.target, Target::Entity(_)))
+    };
+    let headline_development = hits.iter().any(|h| {
+        h.field == Field::Title
+            && matches!(h.target, Target::Cue(e) | Target::StrongCue(e) if e.is_development())
+            && first_title_marker.is_none_or(|m| h.start < m)
+            && !names_a_subject(h)
+    });
+    let refers_back = hits.iter().any(|h| h.target == Target::FollowUp);
+    let follow_up = match (relevant && refers_back, headline_development) {
+        (false, _) => Reference::None,
+        (true, true) => Reference::RefersBack,
+        (true, false) => Reference::FollowUp,
+    };
     let event = relevant.then(|| {
         event_scores
             .iter()
@@ -247,6 +278,7 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
         rules,
         negatives,
         event_scores,
+        follow_up,
         texts: [title_text, summary_text],
     }
 }
@@ -441,12 +473,14 @@ impl Decision {
                 Target::Negative(n) => format!("negative:{}", profile.negatives[n].name),
                 Target::Cue(ev) => format!("cue:{ev}"),
                 Target::StrongCue(ev) => format!("strong cue:{ev}"),
+                Target::FollowUp => "follow-up".to_owned(),
             }
         };
         json!({
             "profile": profile.name,
             "threshold": profile.threshold,
             "score": self.score,
+            "follow_up": self.follow_up.as_str(),
             "rules": self.rules.iter().map(|r| json!({"rule": r.rule, "field": r.field.as_str(), "score": r.score})).collect::<Vec<_>>(),
             "negatives": self.negatives.iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
             "events": self.event_scores.iter().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),

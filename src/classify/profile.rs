@@ -42,6 +42,10 @@ struct RawProfile {
     negatives: Vec<RawNegative>,
     rules: Vec<RawRule>,
     events: RawEvents,
+    /// Per language: phrases that show an article reports on, or reacts
+    /// to, a development that happened before (see [`Target::FollowUp`]).
+    #[serde(default)]
+    follow_up: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +147,11 @@ pub enum Target {
     Negative(usize),
     Cue(EventType),
     StrongCue(EventType),
+    /// A phrase that points back at an earlier development ("last week's
+    /// rules", "after the ban took effect") or reacts to one ("denounces"):
+    /// an article whose own headline announces nothing new, but that has
+    /// these, is a follow-up of a story, not a new development.
+    FollowUp,
 }
 
 #[derive(Debug, Clone)]
@@ -418,6 +427,15 @@ impl Profile {
                         .add(t, Target::Cue(ev))
                         .map_err(|m| invalid(line_of(t), format!("events.{event}.{lang}: {m}")))?;
                 }
+            }
+        }
+
+        for (lang, terms) in &raw.follow_up {
+            check_lang(lang, "follow_up")?;
+            for t in terms {
+                builder
+                    .add(t, Target::FollowUp)
+                    .map_err(|m| invalid(line_of(t), format!("follow_up.{lang}: {m}")))?;
             }
         }
 

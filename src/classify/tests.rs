@@ -10,6 +10,7 @@ use proptest::prelude::*;
 
 use super::normalize::{normalise, normalise_term};
 use super::*;
+use crate::model::Reference;
 
 fn profile() -> &'static Profile {
     static PROFILE: OnceLock<Profile> = OnceLock::new();
@@ -624,6 +625,50 @@ fn overlapping_cues_of_one_event_count_once() {
         .map(|(_, s)| *s);
     assert_eq!(restriction, Some(1.0), "{}", explain(&d));
 }
+// ---------------------------------------------------------------- follow-ups
+
+#[test]
+fn a_reaction_is_a_follow_up() {
+    // The restriction cue in the headline comes after "denounces": the
+    // article reports a reaction, not new curbs.
+    let d = run(
+        "Beijing denounces new US export controls on AI chips",
+        "China's commerce ministry said the rules that took effect last week hurt global supply chains.",
+        Some("en"),
+    );
+    assert!(d.relevant, "{}", explain(&d));
+    assert_eq!(d.follow_up, Reference::FollowUp, "{}", explain(&d));
+}
+
+#[test]
+fn a_new_development_that_refers_back_is_not_a_follow_up() {
+    let d = run(
+        "China approves first batch of Nvidia H200 imports for Alibaba",
+        "Beijing cleared several hundred thousand GPUs, weeks after last week's go-ahead from Washington.",
+        Some("en"),
+    );
+    assert!(d.relevant, "{}", explain(&d));
+    assert_eq!(d.event, Some(EventType::Approval), "{}", explain(&d));
+    assert_eq!(d.follow_up, Reference::RefersBack, "{}", explain(&d));
+}
+
+#[test]
+fn a_first_report_points_nowhere() {
+    let d = run(
+        "US restricts HBM sales to China",
+        "The Commerce Department added 140 entities to its entity list.",
+        Some("en"),
+    );
+    assert_eq!(d.follow_up, Reference::None, "{}", explain(&d));
+    // Follow-up phrases in other languages count too.
+    let d = run(
+        "Nvidia prépare trois puces pour la Chine",
+        "Privé de l'A800 par les nouvelles règles américaines, Nvidia adapte son offre.",
+        Some("fr"),
+    );
+    assert_ne!(d.follow_up, Reference::None, "{}", explain(&d));
+}
+
 // ---------------------------------------------------------------- determinism
 
 #[test]

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::config::FeedConfig;
 use crate::dedup;
-use crate::model::{ArticleId, FeedId, FeedState, ParsedFeed, ParsedItem};
+use crate::model::{ArticleId, FeedId, FeedState, ParsedFeed, ParsedItem, Reference};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -183,6 +183,8 @@ pub struct StoredDecision {
     pub evidence: String,
     /// Fingerprint of the profile that decided.
     pub profile: String,
+    /// How it relates to earlier developments.
+    pub follow_up: Reference,
 }
 
 /// A relevant article waiting for its story.
@@ -196,6 +198,8 @@ pub struct StoryInput {
     /// Entities JSON and chips JSON of the decision.
     pub entities: String,
     pub chips: String,
+    /// How it relates to earlier developments.
+    pub follow_up: Reference,
 }
 
 /// A story as listed.
@@ -779,7 +783,7 @@ impl Store {
                             (SELECT f2.url FROM feed_articles fa JOIN feeds f2 ON f2.id = fa.feed_id
                              WHERE fa.article_id = a.id ORDER BY fa.first_seen, fa.feed_id)),
                         c.relevant, c.score, c.event, c.chips, c.entities, c.lang, c.evidence, c.profile,
-                        m.story_id, EXISTS (SELECT 1 FROM alerts al WHERE al.article_id = a.id)
+                        c.follow_up, m.story_id, EXISTS (SELECT 1 FROM alerts al WHERE al.article_id = a.id)
                  FROM articles a JOIN feeds f ON f.id = a.feed_id
                  LEFT JOIN classifications c ON c.article_id = a.id
                  LEFT JOIN story_members m ON m.article_id = a.id
@@ -806,8 +810,8 @@ impl Store {
                         .map(|s| s.split('\n').map(str::to_owned).collect())
                         .unwrap_or_default(),
                     decision: decision_from_row(r, 12)?,
-                    story: r.get(20)?,
-                    alert: r.get(21)?,
+                    story: r.get(21)?,
+                    alert: r.get(22)?,
                 })
             })
             .ctx("export")?;
@@ -896,7 +900,7 @@ impl Store {
     pub fn decision(&self, id: ArticleId) -> Result<Option<StoredDecision>, StoreError> {
         self.conn
             .query_row(
-                "SELECT relevant, score, event, chips, entities, lang, evidence, profile
+                "SELECT relevant, score, event, chips, entities, lang, evidence, profile, follow_up
                  FROM classifications WHERE article_id = ?1",
                 [id.0],
                 |r| decision_from_row(r, 0),
@@ -929,7 +933,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT a.id, a.title, COALESCE(a.published, a.first_seen), c.event, c.entities, c.chips
+                "SELECT a.id, a.title, COALESCE(a.published, a.first_seen), c.event, c.entities, c.chips,
+                        c.follow_up
                  FROM classifications c JOIN articles a ON a.id = c.article_id
                  WHERE c.relevant = 1 AND c.event IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM story_members m WHERE m.article_id = a.id)
@@ -945,6 +950,7 @@ impl Store {
                     event: r.get(3)?,
                     entities: r.get(4)?,
                     chips: r.get(5)?,
+                    follow_up: Reference::from_i64(r.get(6)?),
                 })
             })
             .ctx("read pending stories")?;
@@ -1647,12 +1653,13 @@ fn save_decision(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
-             evidence, profile, classified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             evidence, profile, classified_at, follow_up)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
              score = excluded.score, event = excluded.event, chips = excluded.chips,
              entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
-             profile = excluded.profile, classified_at = excluded.classified_at",
+             profile = excluded.profile, classified_at = excluded.classified_at,
+             follow_up = excluded.follow_up",
     )
     .ctx("prepare decision")?
     .execute(params![
@@ -1665,7 +1672,8 @@ fn save_decision(
         d.lang,
         d.evidence,
         d.profile,
-        ts(now)
+        ts(now),
+        d.follow_up.as_i64()
     ])
     .ctx("save decision")?;
     Ok(())
@@ -1696,6 +1704,7 @@ fn decision_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Optio
         lang: r.get(at + 5)?,
         evidence: r.get(at + 6)?,
         profile: r.get(at + 7)?,
+        follow_up: Reference::from_i64(r.get::<_, Option<i64>>(at + 8)?.unwrap_or(0)),
     }))
 }
 

@@ -162,11 +162,25 @@ CREATE TABLE search_index (
 INSERT INTO search_index (id, indexed_through) SELECT 1, COALESCE(MAX(id), 0) FROM articles;
 ";
 
+/// Follow-ups: a relevant article that reports on an earlier development
+/// joins that development's story instead of opening one.
+const V7: &str = "
+ALTER TABLE classifications ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(V1),
+    M::up(V2),
+    M::up(V3),
+    M::up(V4),
+    M::up(V5),
+    M::up(V6),
+    M::up(V7),
+];
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::EventType;
+use crate::model::{EventType, Reference};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
@@ -22,6 +22,8 @@ pub struct Params {
     /// Score at which reports of two development types within two days are
     /// taken as one development described differently.
     pub merge_types_at: f32,
+    /// How far back a follow-up may find the development it follows.
+    pub follow_up_days: i64,
 }
 
 impl Default for Params {
@@ -31,6 +33,7 @@ impl Default for Params {
             before_days: 3,
             min_score: 0.3,
             merge_types_at: 0.6,
+            follow_up_days: 90,
         }
     }
 }
@@ -57,6 +60,9 @@ pub struct Article<'a> {
     pub published: i64,
     pub event: EventType,
     pub features: &'a [String],
+    /// Whether it points back at an earlier development, and announces
+    /// one of its own (the classifier's judgement).
+    pub follow_up: Reference,
 }
 
 /// A candidate story.
@@ -123,7 +129,14 @@ pub fn score(a: &Article<'_>, c: &Candidate) -> f32 {
 /// different developments never merge; a development never hides inside a
 /// market or analysis story (it would lose its alert).
 pub fn compatible(a: EventType, s: EventType) -> bool {
-    if a.is_development() { a == s } else { true }
+    match a {
+        // Analysis of a development is a piece of its own, not a report.
+        EventType::Analysis => s == EventType::Analysis,
+        // Nor is a market report part of someone's analysis.
+        EventType::Market => s != EventType::Analysis,
+        _ if a.is_development() => a == s,
+        _ => true,
+    }
 }
 
 /// Development types that one development can be described as: a
@@ -164,10 +177,62 @@ pub fn place(a: &Article<'_>, candidates: &[Candidate], p: &Params) -> Placement
             best = Some((c.id, s));
         }
     }
+    // Only a development could raise a second alert; commentary keeps to
+    // the ordinary rules.
+    if best.is_none() && a.follow_up != Reference::None && a.event.is_development() {
+        best = follow_up_of(a, candidates, p);
+    }
     match best {
         Some((story, score)) => Placement::Join { story, score },
         None => Placement::New,
     }
+}
+
+/// The story an article that points back most likely follows, by the
+/// share of its signature found anywhere in the story; the latest story
+/// wins a tie. A follow-up (its headline announces nothing) may follow any
+/// development type (a reaction to a restriction is told with other cues)
+/// up to `follow_up_days` back, sharing more than a country, or only a
+/// country with a recent story of its own type. An article that announces
+/// a development of its own as well only joins a recent story of the same
+/// type ("ASML halts service to China while it assesses last week's
+/// rules"): an older or different one is another development.
+fn follow_up_of(a: &Article<'_>, candidates: &[Candidate], p: &Params) -> Option<(i64, f32)> {
+    let own: f32 = a.features.iter().map(|f| weight(f)).sum();
+    if own == 0.0 {
+        return None;
+    }
+    let mut best: Option<(i64, f32, i64)> = None;
+    for c in candidates {
+        if a.published > c.last_seen + p.follow_up_days * DAY
+            || a.published < c.first_seen - p.before_days * DAY
+        {
+            continue;
+        }
+        let shared: f32 = a
+            .features
+            .iter()
+            .filter(|f| c.features.contains_key(*f))
+            .map(|f| weight(f))
+            .sum();
+        let recent_same = a.event == c.event && a.published <= c.last_seen + p.after_days * DAY;
+        let joins = match a.follow_up {
+            Reference::FollowUp => shared >= 1.5 || (shared > 0.0 && recent_same),
+            Reference::RefersBack => shared > 0.0 && recent_same,
+            Reference::None => false,
+        };
+        if !joins {
+            continue;
+        }
+        // The nearer in time, the likelier: the weight halves every two
+        // weeks since the story's last report.
+        let gap_days = (a.published - c.last_seen).max(0) as f32 / DAY as f32;
+        let s = shared / own * 0.5f32.powf(gap_days / 14.0);
+        if best.is_none_or(|(_, bs, bl)| s > bs || (s == bs && c.last_seen > bl)) {
+            best = Some((c.id, s, c.last_seen));
+        }
+    }
+    best.map(|(id, s, _)| (id, s))
 }
 
 /// How urgent an alert is: `high` for new restrictions, retaliation and
@@ -207,6 +272,7 @@ mod tests {
             published: DAY,
             event: EventType::Approval,
             features: &f,
+            follow_up: Reference::None,
         };
         let c = cand(
             7,
@@ -234,6 +300,7 @@ mod tests {
             published: 50 * DAY,
             event: EventType::Approval,
             features: &f,
+            follow_up: Reference::None,
         };
         assert_eq!(
             place(&late, std::slice::from_ref(&c), &Params::default()),
@@ -244,6 +311,7 @@ mod tests {
             published: DAY,
             event: EventType::Restriction,
             features: &f,
+            follow_up: Reference::None,
         };
         assert_eq!(place(&other, &[c], &Params::default()), Placement::New);
     }
@@ -255,6 +323,7 @@ mod tests {
             published: DAY,
             event: EventType::Retaliation,
             features: &f,
+            follow_up: Reference::None,
         };
         let c = cand(
             1,
@@ -266,12 +335,15 @@ mod tests {
     }
 
     #[test]
-    fn follow_up_commentary_joins_a_development() {
+    fn analysis_is_a_story_of_its_own() {
+        // An explainer two days after a development is commentary, not
+        // another report of it (and never alerts: it is not a development).
         let f = feats(&["topic:gallium", "topic:germanium", "country:China"]);
         let a = Article {
             published: 2 * DAY,
             event: EventType::Analysis,
             features: &f,
+            follow_up: Reference::None,
         };
         let c = cand(
             3,
@@ -284,9 +356,95 @@ mod tests {
                 "agency:MOFCOM",
             ],
         );
+        assert_eq!(place(&a, &[c], &Params::default()), Placement::New);
+    }
+
+    #[test]
+    fn a_follow_up_joins_the_development_it_follows_weeks_later() {
+        // "China shipped no gallium in August, the first month under the
+        // new licensing regime": 11 weeks on, same subject.
+        let f = feats(&["topic:gallium", "topic:germanium", "agency:GACC", "country:China"]);
+        let c = cand(
+            3,
+            EventType::Retaliation,
+            0,
+            &[
+                "topic:gallium",
+                "topic:germanium",
+                "country:China",
+                "agency:MOFCOM",
+            ],
+        );
+        let mut a = Article {
+            published: 79 * DAY,
+            event: EventType::Retaliation,
+            features: &f,
+            follow_up: Reference::FollowUp,
+        };
         assert!(matches!(
-            place(&a, &[c], &Params::default()),
+            place(&a, std::slice::from_ref(&c), &Params::default()),
             Placement::Join { story: 3, .. }
+        ));
+        // Past the follow-up window it is news again.
+        a.published = 100 * DAY;
+        assert_eq!(
+            place(&a, std::slice::from_ref(&c), &Params::default()),
+            Placement::New
+        );
+        // Without the back-reference, 79 days is another development.
+        a.published = 79 * DAY;
+        a.follow_up = Reference::None;
+        assert_eq!(place(&a, &[c], &Params::default()), Placement::New);
+    }
+
+    #[test]
+    fn a_new_development_that_refers_back_is_still_new() {
+        // "China approves first H200 imports" (its headline announces an
+        // approval) "after Washington allowed the sales last month": the US
+        // approval seven weeks earlier is another development.
+        let f = feats(&["chip:H200", "company:Nvidia", "company:Alibaba", "country:China"]);
+        let us = cand(
+            7,
+            EventType::Approval,
+            0,
+            &[
+                "chip:H200",
+                "company:Nvidia",
+                "country:United States",
+                "country:China",
+            ],
+        );
+        let a = Article {
+            published: 51 * DAY,
+            event: EventType::Approval,
+            features: &f,
+            follow_up: Reference::RefersBack,
+        };
+        assert_eq!(place(&a, &[us], &Params::default()), Placement::New);
+    }
+
+    #[test]
+    fn of_two_stories_a_follow_up_joins_the_nearer() {
+        // A reaction that shares an agency with an older story and only a
+        // country with last week's: last week's wins.
+        let f = feats(&["agency:MOFCOM", "country:United States"]);
+        let mut old = cand(1, EventType::Restriction, 0, &["agency:MOFCOM", "chip:A100"]);
+        old.last_seen = 2 * DAY;
+        let recent = cand(
+            2,
+            EventType::Restriction,
+            37 * DAY,
+            &["country:United States", "chip:H100"],
+        );
+        let a = Article {
+            published: 44 * DAY,
+            event: EventType::Restriction,
+            features: &f,
+            follow_up: Reference::FollowUp,
+        };
+        assert!(matches!(
+            place(&a, &[old, recent], &Params::default()),
+            Placement::Join { story: 2, .. }
         ));
     }
 }
