@@ -74,6 +74,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Full-text search of stored articles (words, "a phrase", AND, OR, NOT, prefix*)
+    Search {
+        #[arg(value_name = "QUERY")]
+        query: String,
+        /// At most this many results, best first
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// Re-run the current topic profile over every stored article
     Reclassify {
         /// Show what would change and write nothing

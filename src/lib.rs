@@ -110,6 +110,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Explain { article } => cmd_explain(&cfg, &article).await,
         Command::Reclassify { dry_run } => cmd_reclassify(&cfg, dry_run).await,
         Command::Alerts(args) => cmd_alerts(&cfg, args).await,
+        Command::Search { query, limit, format } => {
+            let db = open_db(&cfg).await?;
+            let hits = db
+                .call(move |s| s.search_articles(&query, limit))
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::BadSearch { .. } => anyhow::Error::new(UsageError(e.to_string())),
+                    e => anyhow::Error::new(e),
+                })?;
+            output::search(&hits, format)?;
+            Ok(Exit::Ok)
+        }
         Command::Stories { since, format } => {
             let since = since.as_deref().map(parse_date).transpose()?;
             let db = open_db(&cfg).await?;

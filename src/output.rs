@@ -578,6 +578,79 @@ pub fn explain(
     }
 }
 
+/// `search`: best match first.
+pub fn search(hits: &[crate::store::SearchHit], format: crate::cli::ListFormat) -> anyhow::Result<()> {
+    use crate::cli::ListFormat;
+    let relevance = |h: &crate::store::SearchHit| match (h.relevant, &h.event) {
+        (Some(true), Some(e)) => e.clone(),
+        (Some(true), None) => "relevant".to_owned(),
+        (Some(false), _) => String::new(),
+        (None, _) => "not classified".to_owned(),
+    };
+    match format {
+        ListFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            for h in hits {
+                let v = serde_json::json!({
+                    "id": h.id.0, "title": h.title, "url": h.url, "feed": h.feed,
+                    "published": h.published, "relevant": h.relevant, "event": h.event,
+                    "story": h.story,
+                });
+                writeln!(out, "{v}")?;
+            }
+        }
+        ListFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "id",
+                "published",
+                "feed",
+                "title",
+                "url",
+                "relevant",
+                "event",
+                "story",
+            ])?;
+            for h in hits {
+                w.write_record([
+                    h.id.0.to_string(),
+                    h.published.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    h.feed.clone(),
+                    h.title.clone(),
+                    h.url.clone().unwrap_or_default(),
+                    h.relevant.map(|r| r.to_string()).unwrap_or_default(),
+                    h.event.clone().unwrap_or_default(),
+                    h.story.map(|s| s.to_string()).unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        ListFormat::Table => {
+            if hits.is_empty() {
+                println!("no stored article matches");
+                return Ok(());
+            }
+            let mut t = table(&["article", "published", "feed", "title", "topic", "story"]);
+            for h in hits {
+                t.add_row(vec![
+                    h.id.0.to_string(),
+                    when(h.published),
+                    truncate(&h.feed, 24),
+                    truncate(&h.title, 80),
+                    relevance(h),
+                    h.story.map(|s| s.to_string()).unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            println!(
+                "{} results (best first); `chipwatch explain ID` shows one",
+                hits.len()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn story_json(s: &crate::store::StoryRow) -> serde_json::Value {
     serde_json::json!({
         "id": s.id, "title": s.title, "event": s.event, "first_seen": s.first_seen,

@@ -38,6 +38,8 @@ pub enum StoreError {
     },
     #[error("the write batch could not be committed: {message}")]
     Batch { message: String },
+    #[error("`{query}` is not a valid search: {message} (words, \"a phrase\", AND, OR, NOT, prefix*)")]
+    BadSearch { query: String, message: String },
     #[error("database query failed: {what}")]
     Query {
         what: &'static str,
@@ -185,6 +187,19 @@ pub struct StoredDecision {
     pub profile: String,
     /// How it relates to earlier developments.
     pub follow_up: Reference,
+}
+
+/// An article found by a full-text search.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub id: ArticleId,
+    pub title: String,
+    pub url: Option<String>,
+    pub feed: String,
+    pub published: Option<DateTime<Utc>>,
+    pub relevant: Option<bool>,
+    pub event: Option<String>,
+    pub story: Option<i64>,
 }
 
 /// A relevant article waiting for its story.
@@ -741,6 +756,51 @@ impl Store {
         tx.commit().ctx("commit")?;
         tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
         Ok(results)
+    }
+
+    /// Full-text search (FTS5 syntax: words, "phrases", AND/OR/NOT,
+    /// prefix*), best match first, with each article's decision and story.
+    pub fn search_articles(&mut self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        self.catch_up_search_index()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.title, a.url, COALESCE(f.name, f.title, f.url),
+                        COALESCE(a.published, a.first_seen), c.relevant, c.event, m.story_id
+                 FROM articles_fts s JOIN articles a ON a.id = s.rowid
+                 JOIN feeds f ON f.id = a.feed_id
+                 LEFT JOIN classifications c ON c.article_id = a.id
+                 LEFT JOIN story_members m ON m.article_id = a.id
+                 WHERE articles_fts MATCH ?1 ORDER BY s.rank LIMIT ?2",
+            )
+            .ctx("prepare search")?;
+        let rows = stmt.query_map(params![query, limit as i64], |r| {
+            Ok(SearchHit {
+                id: ArticleId(r.get(0)?),
+                title: r.get(1)?,
+                url: r.get(2)?,
+                feed: r.get(3)?,
+                published: from_ts(r.get(4)?),
+                relevant: r.get(5)?,
+                event: r.get(6)?,
+                story: r.get(7)?,
+            })
+        });
+        let bad = |e: rusqlite::Error| match &e {
+            // The query's only input is the search expression: a plain
+            // SQL error (not I/O, not corruption) is a malformed one.
+            rusqlite::Error::SqliteFailure(f, Some(msg)) if f.code == rusqlite::ErrorCode::Unknown => {
+                StoreError::BadSearch {
+                    query: query.to_owned(),
+                    message: msg.clone(),
+                }
+            }
+            _ => StoreError::Query {
+                what: "search",
+                source: e,
+            },
+        };
+        rows.map_err(bad)?.collect::<Result<_, _>>().map_err(bad)
     }
 
     /// Index the articles stored since the search index was last brought up

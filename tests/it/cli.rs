@@ -246,3 +246,35 @@ fn a_reader_that_stops_early_is_not_a_crash() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn search_finds_stored_articles_and_refuses_a_malformed_query() {
+    let body = fixture("feeds/rss20.xml");
+    let server = TestServer::start(move |_| Reply::ok(body.clone()));
+    let app = TestApp::new(&[("f", server.url("/f"))], "");
+    assert_eq!(app.crawl().0, 0);
+    // Indexed by the first search, not by the crawl.
+    let (code, out, err) = app.run(&["search", "MI308 OR hyperscaler", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let titles: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(titles.len(), 2, "{out}");
+    assert!(
+        titles.iter().any(|t| t.starts_with("AMD says MI308")),
+        "{titles:?}"
+    );
+    // A crawl after a search: the new search still sees everything, once.
+    assert_eq!(app.crawl().0, 0);
+    let (_, out, _) = app.run(&["search", "H200", "--format", "csv"]);
+    assert_eq!(out.lines().count(), 2, "header and one row: {out}");
+    let (code, _, err) = app.run(&["search", "\"unterminated"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a valid search"), "{err}");
+}
