@@ -995,7 +995,8 @@ impl Store {
             .prepare_cached(
                 "SELECT a.id, a.title, COALESCE(a.published, a.first_seen), c.event, c.entities, c.chips,
                         c.follow_up
-                 FROM classifications c JOIN articles a ON a.id = c.article_id
+                 FROM story_pending p CROSS JOIN classifications c ON c.article_id = p.article_id
+                 CROSS JOIN articles a ON a.id = p.article_id
                  WHERE c.relevant = 1 AND c.event IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM story_members m WHERE m.article_id = a.id)
                  ORDER BY COALESCE(a.published, a.first_seen), a.id",
@@ -1026,38 +1027,35 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<crate::story::Candidate>, StoreError> {
-        let mut ids: Vec<i64> = Vec::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT sf.story_id FROM story_features sf JOIN stories s ON s.id = sf.story_id
-                     WHERE sf.feature = ?1 AND s.last_seen >= ?2 AND s.first_seen <= ?3",
-                )
-                .ctx("prepare story candidates")?;
-            for f in features {
-                let found = stmt
-                    .query_map(params![f, from, to], |r| r.get::<_, i64>(0))
-                    .ctx("story candidates")?;
-                for id in found {
-                    let id = id.ctx("read candidate")?;
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(ids.len());
+        // Drive from the time index (the stories active in the window, a
+        // few hundred at most) and check the features by primary key; a
+        // feature such as `country:China` is in nearly every story ever.
+        let wanted = serde_json::to_string(features).unwrap_or_else(|_| "[]".into());
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT event, first_seen, last_seen, size, features FROM stories WHERE id = ?1")
-            .ctx("prepare story")?;
-        for id in ids {
-            let (event, first_seen, last_seen, size, features): (String, i64, i64, u32, String) = stmt
-                .query_row([id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .ctx("read story")?;
+            .prepare_cached(
+                "SELECT s.id, s.event, s.first_seen, s.last_seen, s.size, s.features
+                 FROM stories s INDEXED BY stories_last_seen
+                 WHERE s.last_seen >= ?1 AND s.first_seen <= ?2
+                   AND EXISTS (SELECT 1 FROM json_each(?3) w JOIN story_features sf
+                               ON sf.feature = w.value AND sf.story_id = s.id)",
+            )
+            .ctx("prepare story candidates")?;
+        let rows = stmt
+            .query_map(params![from, to, wanted], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .ctx("story candidates")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, event, first_seen, last_seen, size, features) = row.ctx("read candidate")?;
             let Some(event) = crate::model::EventType::parse(&event) else {
                 continue;
             };
@@ -1146,6 +1144,11 @@ impl Store {
             .ctx("prepare member")?
             .execute(params![article.0, story, score, reason])
             .ctx("add member")?;
+        self.conn
+            .prepare_cached("DELETE FROM story_pending WHERE article_id = ?1")
+            .ctx("prepare placed")?
+            .execute([article.0])
+            .ctx("mark placed")?;
         let mut stmt = self
             .conn
             .prepare_cached("INSERT OR IGNORE INTO story_features (feature, story_id) VALUES (?1, ?2)")
@@ -1448,6 +1451,9 @@ impl Store {
                 "BEGIN IMMEDIATE;
                  UPDATE alerts SET story_id = NULL WHERE story_id IS NOT NULL;
                  DELETE FROM story_members; DELETE FROM story_features; DELETE FROM stories;
+                 DELETE FROM story_pending;
+                 INSERT INTO story_pending (article_id)
+                     SELECT article_id FROM classifications WHERE relevant = 1 AND event IS NOT NULL;
                  COMMIT;",
             )
             .ctx("reset stories")
@@ -1736,6 +1742,22 @@ fn save_decision(
         d.follow_up.as_i64()
     ])
     .ctx("save decision")?;
+    // A relevant decision on an article outside any story waits for the
+    // story pass; any other decision does not.
+    if d.relevant && d.event.is_some() {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO story_pending (article_id)
+             SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM story_members WHERE article_id = ?1)",
+        )
+        .ctx("prepare pending story")?
+        .execute([id.0])
+        .ctx("queue for the story pass")?;
+    } else {
+        conn.prepare_cached("DELETE FROM story_pending WHERE article_id = ?1")
+            .ctx("prepare unqueue")?
+            .execute([id.0])
+            .ctx("unqueue from the story pass")?;
+    }
     Ok(())
 }
 

@@ -168,6 +168,18 @@ const V7: &str = "
 ALTER TABLE classifications ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Relevant articles not yet in a story, so that the story pass reads
+/// only those, not every relevant article ever stored.
+const V8: &str = "
+CREATE TABLE story_pending (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE
+);
+INSERT INTO story_pending (article_id)
+    SELECT c.article_id FROM classifications c
+    WHERE c.relevant = 1 AND c.event IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM story_members m WHERE m.article_id = c.article_id);
+";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
@@ -180,6 +192,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(V5),
     M::up(V6),
     M::up(V7),
+    M::up(V8),
 ];
 
 #[cfg(test)]
