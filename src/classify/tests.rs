@@ -660,6 +660,13 @@ fn a_first_report_points_nowhere() {
         Some("en"),
     );
     assert_eq!(d.follow_up, Reference::None, "{}", explain(&d));
+    // "critique" is also the adjective "critical": not a reaction.
+    let d = run(
+        "La Chine restreint ses exportations de métaux critiques vers les États-Unis",
+        "Pékin soumet le gallium et le germanium à licence.",
+        Some("fr"),
+    );
+    assert_eq!(d.follow_up, Reference::None, "{}", explain(&d));
     // Follow-up phrases in other languages count too.
     let d = run(
         "Nvidia prépare trois puces pour la Chine",
