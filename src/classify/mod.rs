@@ -223,8 +223,9 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     let relevant = score >= profile.threshold;
     // A follow-up points back at an earlier development or reacts to one,
     // and its headline announces no development of its own. A development
-    // cue in the headline counts only ahead of a follow-up phrase there:
-    // "China slams US export curbs" reacts to the curbs.
+    // cue in the headline counts only ahead of a follow-up phrase there
+    // ("China slams US export curbs" reacts to the curbs), or as that very
+    // phrase ("nouvelles restrictions" in a headline announces them).
     let first_title_marker = hits
         .iter()
         .filter(|h| h.field == Field::Title && h.target == Target::FollowUp)
@@ -239,7 +240,7 @@ pub fn classify(profile: &Profile, input: &Input<'_>) -> Decision {
     let headline_development = hits.iter().any(|h| {
         h.field == Field::Title
             && matches!(h.target, Target::Cue(e) | Target::StrongCue(e) if e.is_development())
-            && first_title_marker.is_none_or(|m| h.start < m)
+            && first_title_marker.is_none_or(|m| h.start <= m)
             && !names_a_subject(h)
     });
     let refers_back = hits.iter().any(|h| h.target == Target::FollowUp);

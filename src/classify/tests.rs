@@ -662,11 +662,19 @@ fn a_first_report_points_nowhere() {
     assert_eq!(d.follow_up, Reference::None, "{}", explain(&d));
     // "critique" is also the adjective "critical": not a reaction.
     let d = run(
-        "La Chine restreint ses exportations de métaux critiques vers les États-Unis",
+        "La Chine restreint l'exportation du gallium, un métal critique",
         "Pékin soumet le gallium et le germanium à licence.",
         Some("fr"),
     );
     assert_eq!(d.follow_up, Reference::None, "{}", explain(&d));
+    // A phrase that is both a restriction cue and a back-reference, in a
+    // headline, announces.
+    let d = run(
+        "Semi-conducteurs : nouvelles restrictions américaines contre la Chine",
+        "Washington soumet à licence les puces d'IA et les équipements, entrées en vigueur le mois prochain.",
+        Some("fr"),
+    );
+    assert_eq!(d.follow_up, Reference::RefersBack, "{}", explain(&d));
     // Follow-up phrases in other languages count too.
     let d = run(
         "Nvidia prépare trois puces pour la Chine",
