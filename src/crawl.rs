@@ -12,7 +12,6 @@ use crate::parse::{self, ParseError};
 use std::sync::Arc;
 
 use crate::classify::{self, Profile};
-use crate::model::Reference;
 use crate::store::{
     ArticleText, Db, FeedRow, FetchMeta, PreparedDoc, Store, StoreCounts, StoreError, StoredDecision, Write,
 };
@@ -485,13 +484,7 @@ pub async fn assign_stories(db: &Db) -> Result<StoryCounts, StoreError> {
                 let Some(event) = crate::model::EventType::parse(&a.event) else { continue };
                 let features = signature(&a.entities, &a.chips);
                 let chips = features.iter().filter(|f| f.starts_with("chip:")).count();
-                // A follow-up may look further back for the development it follows.
-                let back = if a.follow_up == Reference::FollowUp {
-                    params.follow_up_days
-                } else {
-                    params.after_days
-                };
-                let from = a.published - back * 86_400;
+                let from = a.published - params.lookback_days(a.follow_up) * 86_400;
                 let to = a.published + params.before_days * 86_400;
                 let candidates = s.story_candidates(&features, from, to)?;
                 let article = story::Article {

@@ -884,21 +884,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Full-text search over titles and text (FTS5 query syntax), best first.
-    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<ArticleId>, StoreError> {
-        self.catch_up_search_index()?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1 ORDER BY rank LIMIT ?2",
-            )
-            .ctx("prepare search")?;
-        let rows = stmt
-            .query_map(params![query, limit as i64], |r| Ok(ArticleId(r.get(0)?)))
-            .ctx("search")?;
-        rows.collect::<Result<_, _>>().ctx("read search row")
-    }
-
     /// Is any article without a decision? (Counts, not a join: cheap.)
     pub fn has_unclassified(&self) -> Result<bool, StoreError> {
         self.conn
@@ -2060,7 +2045,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(c.new, 1);
-        assert_eq!(s.search("gallium", 10).unwrap().len(), 1);
+        assert_eq!(s.search_articles("gallium", 10).unwrap().len(), 1);
         // An edit replaces the indexed text.
         let c = s
             .store_feed(
@@ -2071,8 +2056,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(c.updated, 1);
-        assert!(s.search("gallium", 10).unwrap().is_empty());
-        assert_eq!(s.search("germanium", 10).unwrap().len(), 1);
+        assert!(s.search_articles("gallium", 10).unwrap().is_empty());
+        assert_eq!(s.search_articles("germanium", 10).unwrap().len(), 1);
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 
@@ -2099,12 +2084,12 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(fts_rows(&s), 0, "a crawl leaves indexing to the first search");
-        assert!(s.search("gallium", 10).unwrap().is_empty());
-        assert_eq!(s.search("germanium", 10).unwrap().len(), 1);
+        assert!(s.search_articles("gallium", 10).unwrap().is_empty());
+        assert_eq!(s.search_articles("germanium", 10).unwrap().len(), 1);
         // Edited once indexed: re-indexed in place.
         assert_eq!(store(&mut s, "Antimony curbs").updated, 1);
-        assert!(s.search("germanium", 10).unwrap().is_empty());
-        assert_eq!(s.search("antimony", 10).unwrap().len(), 1);
+        assert!(s.search_articles("germanium", 10).unwrap().is_empty());
+        assert_eq!(s.search_articles("antimony", 10).unwrap().len(), 1);
         assert_eq!(s.catch_up_search_index().unwrap(), 0);
         // The index matches the articles table exactly.
         s.conn

@@ -26,6 +26,18 @@ pub struct Params {
     pub follow_up_days: i64,
 }
 
+impl Params {
+    /// How far back (days) to look for the story an article belongs to: a
+    /// follow-up may follow an older development.
+    pub fn lookback_days(&self, follow_up: Reference) -> i64 {
+        if follow_up == Reference::FollowUp {
+            self.follow_up_days
+        } else {
+            self.after_days
+        }
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Self {

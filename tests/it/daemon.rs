@@ -132,14 +132,9 @@ fn item(title: &str, text: &str, link: &str, date: &str) -> (String, String, Str
 }
 
 fn alerts(app: &TestApp, all: bool) -> Vec<serde_json::Value> {
-    let mut args = vec!["alerts", "--format", "json"];
-    if all {
-        args.push("--all");
-    }
-    let (code, out, err) = app.run(&args);
-    assert_eq!(code, 0, "{err}");
+    let (alerts, err) = app.alerts_json(all);
     assert!(!err.contains("database is locked"), "{err}");
-    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    alerts
 }
 
 fn integrity(app: &TestApp) -> String {

@@ -20,13 +20,7 @@ fn serve_demo() -> (TestServer, Vec<(&'static str, String)>) {
 }
 
 fn alerts(app: &TestApp, all: bool) -> Vec<serde_json::Value> {
-    let mut args = vec!["alerts", "--format", "json"];
-    if all {
-        args.push("--all");
-    }
-    let (code, out, err) = app.run(&args);
-    assert_eq!(code, 0, "{err}");
-    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    app.alerts_json(all).0
 }
 
 #[test]

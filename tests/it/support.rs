@@ -266,6 +266,21 @@ impl TestApp {
         self.run(&["crawl", "--no-progress"])
     }
 
+    /// `alerts --format json` (new ones, or `--all`), one value per alert;
+    /// also returns stderr.
+    pub fn alerts_json(&self, all: bool) -> (Vec<serde_json::Value>, String) {
+        let mut args = vec!["alerts", "--format", "json"];
+        if all {
+            args.push("--all");
+        }
+        let (code, out, err) = self.run(&args);
+        assert_eq!(code, 0, "{err}");
+        (
+            out.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+            err,
+        )
+    }
+
     /// Every exported article as JSON.
     pub fn export(&self) -> Vec<serde_json::Value> {
         let (code, out, err) = self.run(&["export", "--format", "jsonl"]);
