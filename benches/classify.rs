@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use chipwatch::classify::normalize::normalise;
-use chipwatch::classify::{Input, Profile, classify};
+use chipwatch::classify::{Input, Profile, classify, classify_batch};
 use chipwatch::parse::html::to_text;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -80,6 +80,15 @@ fn throughput(c: &mut Criterion) {
         b.iter(|| {
             for a in &articles {
                 black_box(classify(&profile, black_box(&a.input())));
+            }
+        });
+    });
+    // In batches of a feed's size, as the crawl classifies.
+    group.bench_function("mixed_corpus_batched", |b| {
+        let inputs: Vec<Input<'_>> = articles.iter().map(Article::input).collect();
+        b.iter(|| {
+            for chunk in inputs.chunks(50) {
+                black_box(classify_batch(&profile, black_box(chunk)));
             }
         });
     });

@@ -433,7 +433,7 @@ fn writes(pools: &Pools, feeds: &[FeedId], arts: &[Art], seed: u64) -> Vec<Write
                 ..ParsedFeed::default()
             });
             let mut decisions = decisions.into_iter();
-            doc.classify_with(|_| decisions.next().expect("one decision per item"));
+            doc.classify_with(|items| decisions.by_ref().take(items.len()).collect());
             Write::Document {
                 feed: feeds[o],
                 meta: FetchMeta::default(),

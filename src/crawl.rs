@@ -350,9 +350,16 @@ async fn parse_blocking(
     let result = tokio::task::spawn_blocking(move || {
         parse::parse_feed(&bytes, content_type.as_deref(), &base).map(|doc| {
             let mut prepared = PreparedDoc::new(doc);
-            prepared.classify_with(|item| {
-                let lang = item.lang.as_deref().or(feed_lang.as_deref());
-                decide_text(&profile, &item.title, &item.summary_text, lang)
+            prepared.classify_with(|items| {
+                let inputs: Vec<classify::Input<'_>> = items
+                    .iter()
+                    .map(|item| classify::Input {
+                        title: &item.title,
+                        summary: &item.summary_text,
+                        lang: item.lang.as_deref().or(feed_lang.as_deref()),
+                    })
+                    .collect();
+                decide_batch(&profile, &inputs)
             });
             prepared
         })
@@ -386,7 +393,12 @@ pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<Classify
             let texts = store.unclassified_after(after, CHUNK)?;
             let Some(last) = texts.last() else { break };
             after = last.id;
-            let decisions: Vec<_> = texts.iter().map(|t| (t.id, decide(&profile, t))).collect();
+            let inputs: Vec<classify::Input<'_>> = texts.iter().map(input_of).collect();
+            let decisions: Vec<_> = texts
+                .iter()
+                .map(|t| t.id)
+                .zip(decide_batch(&profile, &inputs))
+                .collect();
             counts.classified += decisions.len();
             counts.relevant += decisions.iter().filter(|(_, d)| d.relevant).count();
             store.save_decisions(Utc::now(), &decisions)?;
@@ -396,14 +408,31 @@ pub async fn classify_pending(db: &Db, profile: Arc<Profile>) -> Result<Classify
     .await
 }
 
-/// The decision on one stored article, in its stored form.
-pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
-    decide_text(profile, &t.title, &t.summary, t.lang.as_deref())
+/// What the classifier reads of a stored article.
+pub fn input_of(t: &ArticleText) -> classify::Input<'_> {
+    classify::Input {
+        title: &t.title,
+        summary: &t.summary,
+        lang: t.lang.as_deref(),
+    }
 }
 
-/// The decision on a title and plain-text summary, in its stored form.
-pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&str>) -> StoredDecision {
-    let d = classify::classify(profile, &classify::Input { title, summary, lang });
+/// The decision on one stored article, in its stored form.
+pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
+    stored(profile, &classify::classify(profile, &input_of(t)))
+}
+
+/// The decisions on many articles, in their stored form (one classifier
+/// batch: faster than one at a time).
+pub fn decide_batch(profile: &Profile, inputs: &[classify::Input<'_>]) -> Vec<StoredDecision> {
+    classify::classify_batch(profile, inputs)
+        .iter()
+        .map(|d| stored(profile, d))
+        .collect()
+}
+
+/// A decision in its stored form.
+fn stored(profile: &Profile, d: &classify::Decision<'_>) -> StoredDecision {
     StoredDecision {
         relevant: d.relevant,
         score: f64::from(d.score),

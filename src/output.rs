@@ -488,7 +488,7 @@ pub fn explain(
         when(t.published)
     );
     println!();
-    let list = |v: &[String]| {
+    let list = |v: &[&str]| {
         if v.is_empty() {
             "-".to_owned()
         } else {

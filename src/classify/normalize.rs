@@ -49,45 +49,54 @@ pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() && !is_cjk(c)
 }
 
-fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
+/// Append `c` to `out` as UTF-8.
+#[inline]
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+fn push_folded(out: &mut Vec<u8>, c: char, prev_base_latin: &mut bool) {
     // Most text is ASCII: letters and digits need no table lookups.
     if c.is_ascii_alphanumeric() {
-        out.push(c.to_ascii_lowercase());
+        out.push(c.to_ascii_lowercase() as u8);
         *prev_base_latin = c.is_ascii_alphabetic();
         return;
     }
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2212}' => {
-            out.push('-');
+            out.push(b'-');
             *prev_base_latin = false;
         }
         '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' => {
-            out.push('\'');
+            out.push(b'\'');
             *prev_base_latin = false;
         }
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{00AB}' | '\u{00BB}' => {
-            out.push('"');
+            out.push(b'"');
             *prev_base_latin = false;
         }
         c if c.is_whitespace() => {
-            if !out.ends_with(' ') {
-                out.push(' ');
+            if out.last() != Some(&b' ') {
+                out.push(b' ');
             }
             *prev_base_latin = false;
         }
         c if is_combining_mark(c) => {
             // Accents on Latin letters go; marks on kana (dakuten) stay.
             if !*prev_base_latin {
-                out.push(c);
+                push_char(out, c);
             }
         }
         c if c.is_ascii() => {
-            out.push(c.to_ascii_lowercase());
+            out.push(c.to_ascii_lowercase() as u8);
             *prev_base_latin = c.is_ascii_alphabetic();
         }
         c => {
             *prev_base_latin = is_latin_letter(c);
-            out.extend(c.to_lowercase());
+            for l in c.to_lowercase() {
+                push_char(out, l);
+            }
         }
     }
 }
@@ -97,60 +106,128 @@ pub fn normalise_term(s: &str) -> String {
     normalise(s).text.trim().to_owned()
 }
 
+/// What [`normalise`] makes of each ASCII byte: lower case, any white
+/// space a space, the back quote an apostrophe.
+const ASCII_MAP: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => b' ',
+            b'`' => b'\'',
+            c => c.to_ascii_lowercase(),
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Normalise the ASCII bytes `s[from..to]` onto `out`.
+fn push_ascii(s: &str, from: usize, to: usize, out: &mut Vec<u8>, starts: &mut Vec<usize>) {
+    let bytes = &s.as_bytes()[from..to];
+    let o = out.len();
+    // Text is mostly letters, digits, punctuation and single spaces: copied
+    // and lower-cased in bulk. Other white space, runs of spaces and back
+    // quotes take the byte loop.
+    let plain = !bytes.iter().fold(false, |odd, &b| odd | (b < b' ') | (b == b'`'))
+        && memchr::memmem::find(bytes, b"  ").is_none()
+        && !(bytes.first() == Some(&b' ') && out.last() == Some(&b' '));
+    if !plain {
+        return push_ascii_bytewise(s, from, to, out, starts);
+    }
+    out.extend_from_slice(bytes);
+    out[o..].make_ascii_lowercase();
+    let first = starts.len();
+    let stops = memchr::memchr3_iter(b'.', b'!', b'?', bytes).chain(memchr::memchr_iter(b';', bytes));
+    for k in stops {
+        if is_sentence_end(s, from + k, char::from(bytes[k])) {
+            starts.push(o + k + 1);
+        }
+    }
+    // The two searches each found theirs in order.
+    starts[first..].sort_unstable();
+}
+
+/// [`push_ascii`] one byte at a time: spaces collapse, the back quote
+/// becomes an apostrophe.
+fn push_ascii_bytewise(s: &str, from: usize, to: usize, out: &mut Vec<u8>, starts: &mut Vec<usize>) {
+    let bytes = &s.as_bytes()[from..to];
+    let mut o = out.len();
+    let mut after_space = out.last() == Some(&b' ');
+    out.resize(o + bytes.len(), 0);
+    for (k, &b) in bytes.iter().enumerate() {
+        let m = ASCII_MAP[usize::from(b & 0x7F)];
+        let space = m == b' ';
+        out[o] = m;
+        o += usize::from(!(space & after_space));
+        after_space = space;
+        if matches!(b, b'.' | b'!' | b'?' | b';') && is_sentence_end(s, from + k, char::from(b)) {
+            starts.push(o);
+        }
+    }
+    out.truncate(o);
+}
+
+/// Length of the ASCII prefix of `b`, eight bytes at a time.
+fn ascii_prefix(b: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        if word & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i].is_ascii() {
+        i += 1;
+    }
+    i
+}
+
+/// Ideographs that compatibility decomposition, case folding and the
+/// punctuation rules all leave alone: CJK text takes no table lookups.
+#[inline]
+fn is_plain_ideograph(c: u32) -> bool {
+    (0x4E00..=0x9FFF).contains(&c) || (0x3400..=0x4DBF).contains(&c)
+}
+
 /// Normalise text and mark its sentence starts.
 pub fn normalise(s: &str) -> Normalised {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    let mut out: Vec<u8> = Vec::with_capacity(s.len() + s.len() / 8);
     let mut starts = vec![0];
     let mut prev_base_latin = false;
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            // ASCII: no tables, no decomposition.
-            match b {
-                b'A'..=b'Z' => {
-                    out.push(char::from(b + 32));
-                    prev_base_latin = true;
-                }
-                b'a'..=b'z' => {
-                    out.push(char::from(b));
-                    prev_base_latin = true;
-                }
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => {
-                    if !out.ends_with(' ') {
-                        out.push(' ');
-                    }
-                    prev_base_latin = false;
-                }
-                b'`' => {
-                    out.push('\'');
-                    prev_base_latin = false;
-                }
-                _ => {
-                    out.push(char::from(b));
-                    prev_base_latin = false;
-                }
+        // The ASCII up to the next other character, in one go.
+        let run = i + ascii_prefix(&bytes[i..]);
+        if run > i {
+            push_ascii(s, i, run, &mut out, &mut starts);
+            prev_base_latin = bytes[run - 1].is_ascii_alphabetic();
+            i = run;
+            if i == bytes.len() {
+                break;
             }
-            if matches!(b, b'.' | b'!' | b'?' | b';') && is_sentence_end(s, i, char::from(b)) {
-                starts.push(out.len());
-            }
-            i += 1;
+        }
+        let c = s[i..].chars().next().expect("i is always at a char boundary");
+        let len = c.len_utf8();
+        if is_plain_ideograph(c as u32) {
+            out.extend_from_slice(&bytes[i..i + len]);
+            prev_base_latin = false;
         } else {
-            let c = s[i..].chars().next().expect("i is always at a char boundary");
             decompose_compatible(c, |d| push_folded(&mut out, d, &mut prev_base_latin));
             if is_sentence_end(s, i, c) {
                 starts.push(out.len());
             }
-            i += c.len_utf8();
         }
+        i += len;
     }
     starts.dedup();
     if starts.len() > 1 && starts.last() == Some(&out.len()) {
         starts.pop();
     }
     Normalised {
-        text: out,
+        text: String::from_utf8(out).expect("built from whole characters"),
         sentence_starts: starts,
     }
 }
@@ -208,6 +285,32 @@ mod tests {
         assert_eq!(words, vec!["u.s.", "china", "中国回应。美国", "美国"]);
         assert_eq!(n.sentence_starts.len(), 4);
         assert_eq!(n.sentence_of(0), 0);
+    }
+
+    #[test]
+    fn plain_ideographs_need_no_tables() {
+        // The shortcut in `normalise` must give what the general path gives.
+        for c in (0x3400..=0x4DBF)
+            .chain(0x4E00..=0x9FFF)
+            .filter_map(char::from_u32)
+        {
+            let mut general = Vec::new();
+            let mut prev = false;
+            decompose_compatible(c, |d| push_folded(&mut general, d, &mut prev));
+            assert_eq!(general, c.to_string().into_bytes(), "{c:?}");
+            assert!(!is_sentence_end("x", 0, c));
+        }
+    }
+
+    #[test]
+    fn ascii_runs_match_the_character_path() {
+        let s = "The U.S. Commerce Dept. said: `H20` exports\tare BANNED!  Really? yes; no.";
+        let mut general = Vec::new();
+        let mut prev = false;
+        for c in s.chars() {
+            push_folded(&mut general, c, &mut prev);
+        }
+        assert_eq!(normalise(s).text.as_bytes(), general.as_slice());
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! Topic profiles: the TOML file as written, validated and compiled into one
-//! pair of Aho-Corasick automata (ASCII terms, the rest). The engine knows nothing about any topic; all of
+//! Topic profiles: the TOML file as written, validated and compiled into
+//! term matchers (see [`super::matcher`]). The engine knows nothing about any topic; all of
 //! it is in the profile.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 
+use super::matcher::Matcher;
 use super::normalize::{is_word_char, normalise_term};
 use crate::model::EventType;
 
@@ -210,7 +210,7 @@ pub struct Profile {
     pub default_event: EventType,
     pub terms: Vec<Term>,
     /// Each term as matched (normalised, without wildcards).
-    normalised: Vec<String>,
+    pub(crate) normalised: Vec<String>,
     /// Built on first use: a crawl where every feed answers 304 never
     /// pays for it.
     matcher: std::sync::OnceLock<Matcher>,
@@ -463,42 +463,10 @@ impl Profile {
     }
 }
 
-/// The term matchers: two automata, ASCII terms (which every text needs)
-/// and the rest (only texts with non-ASCII letters need them), so that the
-/// common case scans a small automaton.
-#[derive(Debug)]
-pub struct Matcher {
-    pub automata: [AhoCorasick; 2],
-    /// For each automaton, its pattern number → index in `Profile::terms`.
-    pub terms: [Vec<usize>; 2],
-}
-
 impl Profile {
-    /// The matchers, built on first use.
+    /// The term matchers, built on first use.
     pub fn matcher(&self) -> &Matcher {
-        self.matcher.get_or_init(|| {
-            let (ascii, other): (Vec<usize>, Vec<usize>) =
-                (0..self.terms.len()).partition(|&i| self.normalised[i].is_ascii());
-            let build = |ids: &[usize]| {
-                let patterns = ids.iter().map(|&i| &self.normalised[i]);
-                // A DFA is fastest; should one ever exceed its size limits,
-                // the contiguous NFA always builds.
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(patterns.clone())
-                    .or_else(|_| {
-                        AhoCorasick::builder()
-                            .match_kind(MatchKind::Standard)
-                            .build(patterns)
-                    })
-                    .expect("an NFA over validated, non-empty terms always builds")
-            };
-            Matcher {
-                automata: [build(&ascii), build(&other)],
-                terms: [ascii, other],
-            }
-        })
+        self.matcher.get_or_init(|| Matcher::new(&self.normalised))
     }
 }
 
@@ -517,6 +485,10 @@ impl TermTable {
         let norm = normalise_term(core);
         if norm.is_empty() {
             return Err(format!("empty term `{raw}`"));
+        }
+        // The matcher lays texts end to end with NULs between them.
+        if norm.chars().any(char::is_control) {
+            return Err(format!("term `{raw}` holds a control character"));
         }
         if norm.chars().count() < 2 && norm.chars().all(is_word_char) {
             return Err(format!("term `{raw}` is too short to match safely"));

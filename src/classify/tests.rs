@@ -17,7 +17,7 @@ fn profile() -> &'static Profile {
     PROFILE.get_or_init(Profile::builtin)
 }
 
-fn run(title: &str, summary: &str, lang: Option<&str>) -> Decision {
+fn run(title: &str, summary: &str, lang: Option<&str>) -> Decision<'static> {
     classify(profile(), &Input { title, summary, lang })
 }
 
@@ -1057,4 +1057,66 @@ proptest! {
         }
         let _ = normalise_term(&s);
     }
+}
+#[test]
+fn a_batch_decides_as_one_at_a_time() {
+    // Long enough together that the matcher scans them in several
+    // interleaved streams, with matches at the seams.
+    let long = "Nvidia H20 export controls. ".repeat(40);
+    let articles: Vec<(&str, &str, Option<&str>)> = vec![
+        (
+            "US tightens export controls on Nvidia H20 chips to China",
+            "The Commerce Department said on Monday that licences are needed.",
+            Some("en"),
+        ),
+        (
+            "Potato chips exports to China rise",
+            "Snack makers shipped more crisps.",
+            Some("en"),
+        ),
+        ("", "", None),
+        (
+            "中国批准进口英伟达H200芯片",
+            "商务部表示，首批进口已获批准。",
+            Some("zh"),
+        ),
+        (
+            "エヌビディアのH20、中国向け輸出を規制",
+            "米商務省が発表した。",
+            None,
+        ),
+        (
+            "La Chine approuve l'importation de puces Nvidia H200",
+            "Pékin a donné son feu vert à Alibaba.",
+            Some("fr"),
+        ),
+        (&long, &long, Some("en")),
+        (
+            "ASML DUV lithography licences revoked",
+            "The Dutch government withdrew export licences for DUV tools to China.",
+            Some("en"),
+        ),
+        (
+            "Smuggling ring charged over GPUs bound for China",
+            "Prosecutors say the H100 chips were routed via Singapore.",
+            None,
+        ),
+        ("Blue-chip stocks rally", "", Some("en")),
+    ];
+    let inputs: Vec<Input<'_>> = articles
+        .iter()
+        .map(|&(title, summary, lang)| Input { title, summary, lang })
+        .collect();
+    let one_by_one: Vec<Decision<'_>> = inputs.iter().map(|i| classify(profile(), i)).collect();
+    assert_eq!(classify_batch(profile(), &inputs), one_by_one);
+    // Any split into batches, too.
+    for size in [1, 2, 3, 7] {
+        let batched: Vec<Decision<'_>> = inputs
+            .chunks(size)
+            .flat_map(|c| classify_batch(profile(), c))
+            .collect();
+        assert_eq!(batched, one_by_one, "batches of {size}");
+    }
+    assert!(one_by_one[0].relevant && !one_by_one[1].relevant);
+    assert!(one_by_one[6].hits.len() > 100, "{}", one_by_one[6].hits.len());
 }

@@ -1567,12 +1567,15 @@ struct PreparedItem {
 }
 
 impl PreparedDoc {
-    /// Attach a decision to every item (the caller classifies; the store
-    /// does not know how).
-    pub fn classify_with(&mut self, mut decide: impl FnMut(&ParsedItem) -> StoredDecision) {
-        for p in &mut self.items {
+    /// Attach a decision to every item (the caller classifies, all items
+    /// at once, one decision per item in order; the store does not know
+    /// how).
+    pub fn classify_with(&mut self, decide: impl FnOnce(&[&ParsedItem]) -> Vec<StoredDecision>) {
+        let items: Vec<&ParsedItem> = self.items.iter().map(|p| &self.doc.items[p.index]).collect();
+        let decisions = decide(&items);
+        assert_eq!(decisions.len(), items.len(), "one decision per item");
+        for (p, d) in self.items.iter_mut().zip(decisions) {
             let item = &self.doc.items[p.index];
-            let d = decide(item);
             // Signatures for near-copy detection: relevant articles only.
             if d.relevant {
                 p.minhash = dedup::minhash(&format!("{} {}", item.title, item.summary_text));

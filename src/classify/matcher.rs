@@ -1,0 +1,357 @@
+//! Finding every occurrence of every profile term (overlaps included:
+//! "export controls" and "controls") in many texts at once.
+//!
+//! The terms are compiled into two Aho-Corasick DFAs: the ASCII terms,
+//! which every text needs, and the rest, which only texts with non-ASCII
+//! characters need. A DFA of a few thousand terms takes megabytes, more than
+//! the first-level cache, and each step of a scan waits for the load of the
+//! next state: one text at a time, the scan is bound by that latency, not
+//! by the work. So texts are scanned in [`LANES`] interleaved streams, each
+//! its own share of the texts; the loads of the streams overlap. A batch of
+//! one article still has two streams (title and summary).
+
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{Anchored, MatchKind, dfa};
+
+/// Streams scanned side by side.
+const LANES: usize = 4;
+
+/// One compiled set of terms.
+#[derive(Debug)]
+enum Machine {
+    Dfa(dfa::DFA),
+    /// Only if a DFA would exceed its limits.
+    Nfa(contiguous::NFA),
+}
+
+impl Machine {
+    fn build(patterns: &[&str]) -> Self {
+        dfa::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .build(patterns)
+            .map(Machine::Dfa)
+            .or_else(|_| {
+                contiguous::Builder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(patterns)
+                    .map(Machine::Nfa)
+            })
+            .expect("an NFA over validated, non-empty terms always builds")
+    }
+}
+
+/// The term matchers of a profile.
+#[derive(Debug)]
+pub struct Matcher {
+    /// ASCII terms, then the rest.
+    machines: [Machine; 2],
+    /// For each machine, its pattern number → index in `Profile::terms`.
+    terms: [Vec<usize>; 2],
+    /// For each machine, the length of its longest pattern.
+    longest: [usize; 2],
+}
+
+/// A match: text number (in the slice given), byte span, term index.
+pub type RawMatch = (u32, u32, u32, u32);
+
+impl Matcher {
+    /// Compile `normalised` (every term as matched, by term index).
+    pub fn new(normalised: &[String]) -> Self {
+        let (ascii, other): (Vec<usize>, Vec<usize>) =
+            (0..normalised.len()).partition(|&i| normalised[i].is_ascii());
+        let build =
+            |ids: &[usize]| Machine::build(&ids.iter().map(|&i| normalised[i].as_str()).collect::<Vec<_>>());
+        let longest = |ids: &[usize]| ids.iter().map(|&i| normalised[i].len()).max().unwrap_or(0);
+        Matcher {
+            machines: [build(&ascii), build(&other)],
+            longest: [longest(&ascii), longest(&other)],
+            terms: [ascii, other],
+        }
+    }
+
+    /// Every occurrence of every term in each of `texts`: by text, and
+    /// within a text by start, end and term.
+    pub fn find_all(&self, texts: &[&str]) -> Vec<RawMatch> {
+        let mut joined = Joined::default();
+        let mut found: [Vec<RawMatch>; 2] = Default::default();
+        for which in [0, 1] {
+            // Only texts with non-ASCII characters can hold the other terms.
+            joined.fill(texts, |t| which == 0 || !t.is_ascii());
+            if joined.bytes.is_empty() || self.terms[which].is_empty() {
+                continue;
+            }
+            // Each lane reports in order of match end, and the lanes cover
+            // the text in order: their reports, one after the other, are in
+            // order of match end throughout.
+            let mut lanes: [Vec<(u32, u32, u32)>; LANES] =
+                std::array::from_fn(|_| Vec::with_capacity(joined.bytes.len() / (8 * LANES)));
+            let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
+                lanes[lane].push(((at + 1 - len) as u32, (at + 1) as u32, pattern as u32));
+            };
+            let longest = self.longest[which];
+            match &self.machines[which] {
+                Machine::Dfa(a) => scan(a, &joined.bytes, longest, &mut emit),
+                Machine::Nfa(a) => scan(a, &joined.bytes, longest, &mut emit),
+            }
+            let terms = &self.terms[which];
+            let out = &mut found[which];
+            out.reserve(lanes.iter().map(Vec::len).sum());
+            let mut text = 0;
+            for (start, end, pattern) in lanes.into_iter().flatten() {
+                // No match spans two texts: the text holding its last byte
+                // holds it all.
+                while text + 1 < joined.starts.len() && joined.starts[text + 1].0 < end as usize {
+                    text += 1;
+                }
+                let (offset, number) = joined.starts[text];
+                let offset = offset as u32;
+                out.push((
+                    number,
+                    start - offset,
+                    end - offset,
+                    terms[pattern as usize] as u32,
+                ));
+            }
+        }
+        // Both in text order: merge, then order each text's matches.
+        let [ascii, other] = found;
+        let mut all = Vec::with_capacity(ascii.len() + other.len());
+        let (mut a, mut o) = (ascii.into_iter().peekable(), other.into_iter().peekable());
+        while let Some(&first) = a.peek().or(o.peek()) {
+            let text = a
+                .peek()
+                .map_or(u32::MAX, |m| m.0)
+                .min(o.peek().map_or(u32::MAX, |m| m.0));
+            let from = all.len();
+            all.extend(std::iter::from_fn(|| a.next_if(|m| m.0 == text)));
+            all.extend(std::iter::from_fn(|| o.next_if(|m| m.0 == text)));
+            debug_assert!(all.len() > from, "{first:?}");
+            all[from..].sort_unstable();
+        }
+        all
+    }
+}
+
+/// Texts laid end to end, each followed by a NUL. No term holds a NUL (the
+/// profile refuses control characters), so no match spans two texts and
+/// the scan is back at its start state after each one.
+#[derive(Default)]
+struct Joined {
+    bytes: Vec<u8>,
+    /// (offset in `bytes`, text number), ascending.
+    starts: Vec<(usize, u32)>,
+}
+
+impl Joined {
+    fn fill(&mut self, texts: &[&str], keep: impl Fn(&str) -> bool) {
+        self.bytes.clear();
+        self.starts.clear();
+        self.bytes.reserve(texts.iter().map(|t| t.len() + 1).sum());
+        for (i, t) in texts.iter().enumerate().filter(|(_, t)| !t.is_empty() && keep(t)) {
+            self.starts.push((self.bytes.len(), i as u32));
+            self.bytes.extend_from_slice(t.as_bytes());
+            self.bytes.push(0);
+        }
+    }
+}
+
+/// Report the matches of state `sid`, reached on the byte at `at`:
+/// `emit(at, pattern length, pattern)`.
+#[inline(always)]
+fn report<A: Automaton>(
+    a: &A,
+    sid: StateID,
+    lane: usize,
+    at: usize,
+    emit: &mut impl FnMut(usize, usize, usize, usize),
+) {
+    if a.is_special(sid) && a.is_match(sid) {
+        for i in 0..a.match_len(sid) {
+            let pid = a.match_pattern(sid, i);
+            emit(lane, at, a.pattern_len(pid), pid.as_usize());
+        }
+    }
+}
+
+/// A stretch of the text scanned as one stream: the bytes left, the
+/// offset of the first, the state there, the offset from which it
+/// reports (before it, the stream is only warming up), and its lane.
+type Part<'b> = (&'b [u8], usize, StateID, usize, usize);
+
+/// Scan `bytes` (no term longer than `longest`) in up to [`LANES`] parts
+/// side by side. Each part after the first starts `longest - 1` bytes early,
+/// so that at its first reported byte it is in the state a scan from the
+/// beginning would be in: every match ending there is at most `longest`
+/// long.
+fn scan<A: Automaton>(
+    a: &A,
+    bytes: &[u8],
+    longest: usize,
+    emit: &mut impl FnMut(usize, usize, usize, usize),
+) {
+    let start = a
+        .start_state(Anchored::No)
+        .expect("unanchored search is supported");
+    // Parts much longer than their warm-up, or one.
+    let lanes = (bytes.len() / (4 * longest.max(1))).clamp(1, LANES);
+    let mut parts: Vec<Part<'_>> = (0..lanes)
+        .map(|k| {
+            let from = bytes.len() * k / lanes;
+            let to = bytes.len() * (k + 1) / lanes;
+            let warm = from.saturating_sub(longest.saturating_sub(1));
+            (&bytes[warm..to], warm, start, from, k)
+        })
+        .collect();
+    // As many side by side as are left: when the shortest part ends, the
+    // others go on without it.
+    loop {
+        parts.retain(|p| !p.0.is_empty());
+        match parts.len() {
+            0 => return,
+            1 => {
+                let (rest, at, mut sid, from, lane) = parts[0];
+                for (i, &b) in rest.iter().enumerate() {
+                    sid = a.next_state(Anchored::No, sid, b);
+                    if at + i >= from {
+                        report(a, sid, lane, at + i, emit);
+                    }
+                }
+                return;
+            }
+            2 => interleave::<2, A>(a, &mut parts, emit),
+            3 => interleave::<3, A>(a, &mut parts, emit),
+            _ => interleave::<4, A>(a, &mut parts, emit),
+        }
+    }
+}
+
+/// Scan `N` parts side by side as far as the shortest goes, and advance
+/// each past what was scanned.
+fn interleave<const N: usize, A: Automaton>(
+    a: &A,
+    parts: &mut [Part<'_>],
+    emit: &mut impl FnMut(usize, usize, usize, usize),
+) {
+    let parts: &mut [Part<'_>; N] = (&mut parts[..N]).try_into().expect("N parts");
+    let n = parts.iter().map(|p| p.0.len()).min().unwrap_or(0);
+    let mut sids: [StateID; N] = std::array::from_fn(|k| parts[k].2);
+    let at: [usize; N] = std::array::from_fn(|k| parts[k].1);
+    let from: [usize; N] = std::array::from_fn(|k| parts[k].3);
+    let lane: [usize; N] = std::array::from_fn(|k| parts[k].4);
+    if N == 4 {
+        // The common case, written out so that the four loads are
+        // independent and nothing else sits in the loop.
+        let [s0, s1, s2, s3] = &mut sids[..] else {
+            unreachable!("N is 4")
+        };
+        let bytes = parts[0].0[..n]
+            .iter()
+            .zip(&parts[1].0[..n])
+            .zip(&parts[2].0[..n])
+            .zip(&parts[3].0[..n]);
+        for (j, (((&b0, &b1), &b2), &b3)) in bytes.enumerate() {
+            *s0 = a.next_state(Anchored::No, *s0, b0);
+            *s1 = a.next_state(Anchored::No, *s1, b1);
+            *s2 = a.next_state(Anchored::No, *s2, b2);
+            *s3 = a.next_state(Anchored::No, *s3, b3);
+            if a.is_special(*s0) | a.is_special(*s1) | a.is_special(*s2) | a.is_special(*s3) {
+                report_all(a, &[*s0, *s1, *s2, *s3], j, &at, &from, &lane, emit);
+            }
+        }
+    } else {
+        for j in 0..n {
+            let mut special = false;
+            for k in 0..N {
+                sids[k] = a.next_state(Anchored::No, sids[k], parts[k].0[j]);
+                special |= a.is_special(sids[k]);
+            }
+            if special {
+                report_all(a, &sids, j, &at, &from, &lane, emit);
+            }
+        }
+    }
+    for (p, sid) in parts.iter_mut().zip(sids) {
+        *p = (&p.0[n..], p.1 + n, sid, p.3, p.4);
+    }
+}
+
+/// The matches of every lane at step `j`.
+#[inline(always)]
+fn report_all<A: Automaton>(
+    a: &A,
+    sids: &[StateID],
+    j: usize,
+    at: &[usize],
+    from: &[usize],
+    lane: &[usize],
+    emit: &mut impl FnMut(usize, usize, usize, usize),
+) {
+    for (((&sid, &at), &from), &lane) in sids.iter().zip(at).zip(from).zip(lane) {
+        if at + j >= from {
+            report(a, sid, lane, at + j, emit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every lane layout must find exactly what the crate's own overlapping
+    /// search finds.
+    #[test]
+    fn lanes_find_what_the_overlapping_search_finds() {
+        let patterns = [
+            "export controls",
+            "controls",
+            "h20",
+            "nvidia h20",
+            "中国",
+            "芯片",
+            "a",
+            "aa",
+        ];
+        let normalised: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+        let m = Matcher::new(&normalised);
+        let reference = aho_corasick::AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(patterns)
+            .expect("builds");
+        let words = [
+            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".",
+        ];
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for batch in 0..200 {
+            let texts: Vec<String> = (0..batch % 13)
+                .map(|_| {
+                    (0..next() % 40)
+                        .map(|_| words[next() % words.len()])
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let got = m.find_all(&refs);
+            let mut want = Vec::new();
+            for (i, t) in texts.iter().enumerate() {
+                for mt in reference.find_overlapping_iter(t.as_str()) {
+                    want.push((
+                        i as u32,
+                        mt.start() as u32,
+                        mt.end() as u32,
+                        mt.pattern().as_u32(),
+                    ));
+                }
+            }
+            want.sort_unstable();
+            assert_eq!(got, want, "batch {batch}: {texts:?}");
+        }
+    }
+}
