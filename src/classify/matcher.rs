@@ -27,13 +27,17 @@ enum Machine {
 
 impl Machine {
     fn build(patterns: &[&str]) -> Self {
+        // No prefilter: the scan here never uses one, and with one the
+        // start state counts as special, which the scan would stop at.
         dfa::Builder::new()
             .match_kind(MatchKind::Standard)
+            .prefilter(false)
             .build(patterns)
             .map(Machine::Dfa)
             .or_else(|_| {
                 contiguous::Builder::new()
                     .match_kind(MatchKind::Standard)
+                    .prefilter(false)
                     .build(patterns)
                     .map(Machine::Nfa)
             })

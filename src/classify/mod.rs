@@ -252,17 +252,15 @@ fn decide<'p>(
 
     // Entities in order of first mention.
 
-    let (mut chips, mut companies, mut agencies, mut countries, mut topics) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let mut chips: Vec<&str> = Vec::new();
+    let mut companies: Vec<&str> = Vec::new();
+    let mut agencies: Vec<&str> = Vec::new();
+    let mut countries: Vec<&str> = Vec::new();
+    let mut topics: Vec<&str> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
-    for (i, h) in hits.iter().enumerate() {
-        if let Target::Entity(e) = h.target
-            && !hits[..i].iter().any(|earlier| earlier.target == h.target)
-        {
+    for h in &hits {
+        if let Target::Entity(e) = h.target {
             let ent = &profile.entities[e];
-            if !keys.contains(&ent.key.as_str()) {
-                keys.push(&ent.key);
-            }
             let list = match ent.kind {
                 EntityKind::Chip => &mut chips,
                 EntityKind::Company => &mut companies,
@@ -270,7 +268,14 @@ fn decide<'p>(
                 EntityKind::Country => &mut countries,
                 EntityKind::Topic => &mut topics,
             };
+            // Names are the profile's own strings: one per entity.
+            if list.iter().any(|n| std::ptr::eq(*n, ent.name.as_str())) {
+                continue;
+            }
             list.push(ent.name.as_str());
+            if !keys.contains(&ent.key.as_str()) {
+                keys.push(&ent.key);
+            }
         }
     }
 
@@ -391,10 +396,11 @@ fn place(
         langs.is_empty() || lang.is_some_and(|l| langs.iter().any(|x| x == l))
     };
     let is_negative_term = |ti: usize| {
-        profile.terms[ti]
-            .targets
-            .iter()
-            .any(|t| matches!(t, Target::Negative(n) if negative_applies(*n)))
+        profile.term_kinds[ti] & profile::KIND_NEGATIVE != 0
+            && profile.terms[ti]
+                .targets
+                .iter()
+                .any(|t| matches!(t, Target::Negative(n) if negative_applies(*n)))
     };
     if norm.text.is_empty() {
         return Vec::new();
@@ -414,12 +420,7 @@ fn place(
     // bare "probe").
     let cue_spans: Vec<(usize, usize)> = spans
         .clone()
-        .filter(|(_, _, ti)| {
-            profile.terms[*ti]
-                .targets
-                .iter()
-                .any(|t| matches!(t, Target::Cue(_) | Target::StrongCue(_)))
-        })
+        .filter(|(_, _, ti)| profile.term_kinds[*ti] & profile::KIND_CUE != 0)
         .map(|(s, e, _)| (s, e))
         .collect();
     let inside_longer_cue = |s: usize, e: usize| {

@@ -192,6 +192,11 @@ pub struct Term {
     pub targets: Vec<Target>,
 }
 
+/// A term that stands for a negative context.
+pub(crate) const KIND_NEGATIVE: u8 = 1;
+/// A term that is an event cue.
+pub(crate) const KIND_CUE: u8 = 2;
+
 /// A compiled, validated profile. Build once, share by reference.
 #[derive(Debug)]
 pub struct Profile {
@@ -211,6 +216,8 @@ pub struct Profile {
     pub terms: Vec<Term>,
     /// Each term as matched (normalised, without wildcards).
     pub(crate) normalised: Vec<String>,
+    /// Per term, what its targets include ([`KIND_NEGATIVE`], [`KIND_CUE`]).
+    pub(crate) term_kinds: Vec<u8>,
     /// Built on first use: a crawl where every feed answers 304 never
     /// pays for it.
     matcher: std::sync::OnceLock<Matcher>,
@@ -444,6 +451,18 @@ impl Profile {
             .iter()
             .map(|t| normalise_term(t.text.trim_matches('*')))
             .collect();
+        let term_kinds = terms
+            .iter()
+            .map(|t| {
+                t.targets.iter().fold(0, |k, target| {
+                    k | match target {
+                        Target::Negative(_) => KIND_NEGATIVE,
+                        Target::Cue(_) | Target::StrongCue(_) => KIND_CUE,
+                        _ => 0,
+                    }
+                })
+            })
+            .collect();
         Ok(Self {
             name: raw.profile.name,
             description: raw.profile.description,
@@ -458,6 +477,7 @@ impl Profile {
             default_event,
             terms,
             normalised,
+            term_kinds,
             matcher: std::sync::OnceLock::new(),
         })
     }
