@@ -421,12 +421,14 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         score: f64::from(d.score),
         event: d.event.map(|e| e.as_str().to_owned()),
         chips: serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into()),
-        entities: serde_json::json!({
-            "companies": d.companies, "agencies": d.agencies, "countries": d.countries,
-            "topics": d.topics,
-            "keys": d.keys,
+        entities: serde_json::to_string(&StoredEntities {
+            agencies: &d.agencies,
+            companies: &d.companies,
+            countries: &d.countries,
+            keys: &d.keys,
+            topics: &d.topics,
         })
-        .to_string(),
+        .unwrap_or_else(|_| "{}".into()),
         lang: d.lang.clone(),
         // Evidence is kept where a rule fired; `explain` recomputes the rest.
         evidence: if d.rules.is_empty() && d.negatives.is_empty() {
@@ -437,6 +439,19 @@ pub fn decide_text(profile: &Profile, title: &str, summary: &str, lang: Option<&
         profile: profile.fingerprint.clone(),
         follow_up: d.follow_up,
     }
+}
+
+/// A decision's entities as stored: written straight to JSON, without
+/// building a `serde_json::Value` first. The fields are in the order a
+/// `Value` object writes its keys (sorted), which is how they were stored
+/// before.
+#[derive(serde::Serialize)]
+struct StoredEntities<'a> {
+    agencies: &'a [String],
+    companies: &'a [String],
+    countries: &'a [String],
+    keys: &'a [String],
+    topics: &'a [String],
 }
 
 /// What the story pass did.
@@ -540,4 +555,31 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_entities_are_the_json_a_value_object_writes() {
+        let v = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let (companies, agencies, countries) = (v(&["SMIC", "Huawei \"HiSilicon\""]), v(&[]), v(&["China"]));
+        let (topics, keys) = (v(&["lithography"]), v(&["company:smic", "chip:\u{4e2d}\\x"]));
+        let stored = serde_json::to_string(&StoredEntities {
+            agencies: &agencies,
+            companies: &companies,
+            countries: &countries,
+            keys: &keys,
+            topics: &topics,
+        })
+        .unwrap();
+        let value = serde_json::json!({
+            "companies": companies, "agencies": agencies, "countries": countries,
+            "topics": topics,
+            "keys": keys,
+        })
+        .to_string();
+        assert_eq!(stored, value);
+    }
 }
