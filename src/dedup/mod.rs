@@ -96,13 +96,30 @@ pub fn canonical_url(raw: &str) -> Option<String> {
 pub fn content_hash(title: &str, text: &str) -> u64 {
     let mut buf = String::with_capacity(title.len() + text.len() + 1);
     for part in [title, "\u{1}", text] {
+        if part.is_ascii() {
+            // The same bytes as the general path below, without decoding:
+            // ASCII white space is `' '` and `'\t'..='\r'`, and ASCII
+            // letters lower-case to ASCII letters.
+            let (mut started, mut gap) = (false, false);
+            for c in part.bytes().map(char::from) {
+                if matches!(c, ' ' | '\t'..='\r') {
+                    gap = started;
+                } else {
+                    if gap {
+                        buf.push(' ');
+                        gap = false;
+                    }
+                    buf.push(c.to_ascii_lowercase());
+                    started = true;
+                }
+            }
+            continue;
+        }
         for (i, word) in part.split_whitespace().enumerate() {
             if i > 0 {
                 buf.push(' ');
             }
             if word.is_ascii() {
-                // The same bytes as the `char::to_lowercase` path, without
-                // decoding: ASCII letters lower-case to ASCII letters.
                 let start = buf.len();
                 buf.push_str(word);
                 buf[start..].make_ascii_lowercase();
@@ -189,6 +206,8 @@ mod tests {
             ("  ", "\u{a0}x\u{2003}Y "),
             ("Export ÉCHEC İstanbul", "Straße ΣΊΣΥΦΟΣ 中国 MiXeD ascii"),
             ("\u{1}", "a\u{1}B"),
+            (" \x0c lead and trail \x0b", "\t\t"),
+            ("MiXeD ascii", "and ünïcode\u{a0}words  Here "),
         ] {
             assert_eq!(
                 content_hash(title, text),
