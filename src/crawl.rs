@@ -122,7 +122,7 @@ pub async fn crawl_until(
     // bound: each feed's task sends one write at a time and waits for its
     // answer, so at most `concurrency` writes are ever queued.
     let (sender, rx) = mpsc::channel::<Pending>();
-    let writer = db.spawn(move |store| write_loop(store, rx));
+    let writer = db.spawn(move |store| write_loop(store, &rx));
     // Parsing is CPU work: run at most one parser per core but one, so the
     // writer keeps a core of its own instead of being starved by dozens of
     // parser threads.
@@ -181,7 +181,7 @@ impl Tally {
 /// The writer: take every write that has queued up, and those that arrive
 /// within [`LINGER`] of the first, apply them in one transaction, answer
 /// each. Runs on the blocking pool until the channel closes.
-fn write_loop(store: &mut Store, rx: mpsc::Receiver<Pending>) {
+fn write_loop(store: &mut Store, rx: &mpsc::Receiver<Pending>) {
     const MAX_BATCH: usize = 256;
     while let Ok(first) = rx.recv() {
         let deadline = Instant::now() + LINGER;
