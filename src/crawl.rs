@@ -121,13 +121,18 @@ pub async fn crawl_until(
     // has queued up in one transaction (group commit). The channel needs no
     // bound: each feed's task sends one write at a time and waits for its
     // answer, so at most `concurrency` writes are ever queued.
-    let (sender, rx) = mpsc::channel::<Pending>();
-    let writer = db.spawn(move |store| write_loop(store, &rx));
     // Parsing is CPU work: run at most one parser per core but one, so the
     // writer keeps a core of its own instead of being starved by dozens of
     // parser threads.
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let parsers = Semaphore::new(cores.saturating_sub(1).max(1));
+    let n_parsers = cores.saturating_sub(1).max(1);
+    let parsers = Arc::new(Semaphore::new(n_parsers));
+    let (sender, rx) = mpsc::channel::<Pending>();
+    let parsing = {
+        let parsers = parsers.clone();
+        move || parsers.available_permits() < n_parsers
+    };
+    let writer = db.spawn(move |store| write_loop(store, &rx, parsing));
     let mut reports: Vec<(usize, FeedReport)> = {
         let ctx = Ctx {
             tx: &sender,
@@ -178,18 +183,37 @@ impl Tally {
     }
 }
 
-/// The writer: take every write that has queued up, and those that arrive
-/// within [`LINGER`] of the first, apply them in one transaction, answer
-/// each. Runs on the blocking pool until the channel closes.
-fn write_loop(store: &mut Store, rx: &mpsc::Receiver<Pending>) {
+/// The writer: take every write that has queued up, and, while a parser
+/// is at work, those that arrive within [`LINGER`] of the first; apply them
+/// in one transaction, answer each. Runs on the blocking pool until the
+/// channel closes.
+fn write_loop(store: &mut Store, rx: &mpsc::Receiver<Pending>, parsing: impl Fn() -> bool) {
     const MAX_BATCH: usize = 256;
+    /// How often a lingering writer looks whether a parser is still at work.
+    const POLL: Duration = Duration::from_millis(2);
     while let Ok(first) = rx.recv() {
         let deadline = Instant::now() + LINGER;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match rx.try_recv() {
+                Ok(p) => {
+                    batch.push(p);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            // Nothing queued. Wait only for a document being parsed: the
+            // other feeds' writes (304s, failures) come at the pace of the
+            // network, and their tasks hold crawl slots until answered.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !parsing() {
+                break;
+            }
+            match rx.recv_timeout(left.min(POLL)) {
                 Ok(p) => batch.push(p),
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
@@ -219,11 +243,12 @@ fn write_loop(store: &mut Store, rx: &mpsc::Receiver<Pending>) {
     }
 }
 
-/// How long a batch waits for more writes after its first. A commit costs
-/// the same for one feed as for ten (each rewrites the pages the feeds
-/// share: index interiors, the tables' last pages), and a crawl's parsers
-/// hand over a document every few milliseconds: waiting a little makes
-/// one commit of several feeds instead of one commit each.
+/// How long a batch waits for more writes after its first, while a parser
+/// is at work. A commit costs about the same for one feed as for ten (each
+/// rewrites the pages the feeds share: index interiors, the tables' last
+/// pages), and a crawl's parsers hand over a document every few
+/// milliseconds: waiting a little makes one commit of several feeds
+/// instead of one commit each.
 const LINGER: Duration = Duration::from_millis(20);
 
 /// What each feed's task shares.
