@@ -137,7 +137,62 @@ pub fn sanitise(html: &str) -> String {
     if !html.contains(['<', '&']) {
         return escape(html.trim());
     }
+    if is_plain_markup(html) {
+        // What ammonia would return: the same text, unchanged.
+        return html.to_owned();
+    }
     ammonia::clean(html)
+}
+
+/// Elements [`is_plain_markup`] accepts: allowed by the sanitiser, without
+/// attributes, and parsed as written when nested as it requires.
+const PLAIN_INLINE: &[&str] = &["b", "i", "em", "strong"];
+
+/// Is this fragment already what the sanitiser makes of it? True only for
+/// the simple markup most feeds send: text, `<p>` at the top level,
+/// `<b>`, `<i>`, `<em>`, `<strong>` anywhere (not inside themselves),
+/// `<br>`, every element closed in order, tags in lower case without
+/// attributes, and text the HTML parser and serialiser leave alone (no
+/// `&`, `>`, carriage return, no-break space, control or non-characters).
+/// Anything else goes through the full parser; this is only a shortcut.
+fn is_plain_markup(html: &str) -> bool {
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = html;
+    loop {
+        let text_end = rest.find('<').unwrap_or(rest.len());
+        if !rest[..text_end].chars().all(plain_text_char) {
+            return false;
+        }
+        rest = &rest[text_end..];
+        if rest.is_empty() {
+            return open.is_empty();
+        }
+        let Some(end) = rest.find('>') else { return false };
+        let tag = &rest[1..end];
+        rest = &rest[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            if open.pop() != Some(name) {
+                return false;
+            }
+        } else if tag == "p" && open.is_empty() || PLAIN_INLINE.contains(&tag) && !open.contains(&tag) {
+            open.push(tag);
+        } else if tag != "br" {
+            return false;
+        }
+    }
+}
+
+/// A character the HTML parser passes through and the serialiser writes
+/// back as it is.
+fn plain_text_char(c: char) -> bool {
+    match c {
+        '\t' | '\n' => true,
+        '&' | '<' | '>' => false,
+        ' '..='~' => true,
+        '\u{80}'..='\u{a0}' | '\u{feff}' | '\u{fdd0}'..='\u{fdef}' => false,
+        c if c.is_ascii() => false,
+        c => (c as u32) & 0xfffe != 0xfffe,
+    }
 }
 
 /// Escape text for HTML.
@@ -241,6 +296,84 @@ mod tests {
             "",
         ] {
             assert_eq!(text_of_sanitised(&sanitise(html)), to_text(html), "{html}");
+        }
+    }
+
+    #[test]
+    fn plain_markup_shortcut_gives_what_ammonia_gives() {
+        // Taken by the shortcut: must equal the full sanitiser's output.
+        for html in [
+            "<p>Talks with <strong>a</strong> minister.</p><p>trade in last growth regul.</p>",
+            "<p>One</p>\n<p>Two <em>and</em> <b>three</b><br>four</p>",
+            "lead text <i>x</i> \"quoted\" 'single' 中国 ü",
+            "<strong><em>deep</em> <b><i>deeper</i></b></strong>",
+            "<p></p><br>",
+        ] {
+            assert!(is_plain_markup(html), "{html}");
+            assert_eq!(sanitise(html), ammonia::clean(html), "{html}");
+        }
+        // Not taken: the full sanitiser decides.
+        for html in [
+            "<p>a<p>b</p>",
+            "<p>open",
+            "<b>x</i>",
+            "<b><b>x</b></b>",
+            "<strong><p>x</p></strong>",
+            "<P>x</P>",
+            "<p class=\"x\">y</p>",
+            "<p>a &amp; b</p>",
+            "<p>a > b</p>",
+            "<p>a\r\nb</p>",
+            "<p>a\u{a0}b</p>",
+            "<p>a\u{0}b</p>",
+            "\u{feff}<p>x</p>",
+            "<br/>",
+            "</p>",
+            "<script>x</script>",
+            "<p>x</p",
+        ] {
+            assert!(!is_plain_markup(html), "{html}");
+        }
+    }
+
+    mod shortcut_property {
+        use super::super::is_plain_markup;
+        use proptest::prelude::*;
+
+        fn fragment() -> impl Strategy<Value = String> {
+            let tags = prop::sample::select(vec![
+                "<p>",
+                "</p>",
+                "<b>",
+                "</b>",
+                "<i>",
+                "</i>",
+                "<em>",
+                "</em>",
+                "<strong>",
+                "</strong>",
+                "<br>",
+                "<a>",
+                "</a>",
+                "<div>",
+                "</div>",
+                "<br/>",
+                "<P>",
+                "</br>",
+            ]);
+            let text = "[a-z \\n\\t\\r\\x00\\x0b\\x0c\\x7f\\u{80}-\\u{a0}é中\\u{feff}\\u{fffe}'\"&;<>]{0,6}";
+            prop::collection::vec(prop_oneof![tags.prop_map(str::to_owned), text], 0..12)
+                .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #[test]
+            fn never_differs_from_ammonia(html in fragment()) {
+                if is_plain_markup(&html) {
+                    prop_assert_eq!(ammonia::clean(&html), html);
+                }
+            }
         }
     }
 

@@ -736,6 +736,49 @@ impl Store {
         now: DateTime<Utc>,
         writes: &[Write],
     ) -> Result<Vec<Result<StoreCounts, StoreError>>, StoreError> {
+        // A savepoint copies every page its write touches, to be able to
+        // undo it; almost no write fails. So first apply the batch without
+        // them: if every write succeeds that is the result. If one fails,
+        // nothing of that attempt is kept and the batch is applied again,
+        // each write in its own savepoint.
+        if let Some(counts) = self.write_batch_unguarded(now, writes)? {
+            return Ok(counts.into_iter().map(Ok).collect());
+        }
+        self.write_batch_guarded(now, writes)
+    }
+
+    /// The batch in one transaction, committed only if every write
+    /// succeeds; `None` (and nothing written) if one fails.
+    fn write_batch_unguarded(
+        &mut self,
+        now: DateTime<Utc>,
+        writes: &[Write],
+    ) -> Result<Option<Vec<StoreCounts>>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin batch")?;
+        let mut counts = Vec::with_capacity(writes.len());
+        for w in writes {
+            match apply_write(&tx, now, w) {
+                Ok(c) => counts.push(c),
+                // Dropping the transaction rolls it back.
+                Err(_) => return Ok(None),
+            }
+        }
+        let t = std::time::Instant::now();
+        tx.commit().ctx("commit")?;
+        tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
+        Ok(Some(counts))
+    }
+
+    /// The batch with each write in its own savepoint: a write that fails
+    /// leaves nothing of itself and the others are committed.
+    fn write_batch_guarded(
+        &mut self,
+        now: DateTime<Utc>,
+        writes: &[Write],
+    ) -> Result<Vec<Result<StoreCounts, StoreError>>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -2061,6 +2104,39 @@ mod tests {
         assert_eq!(c.updated, 1);
         assert!(s.search_articles("gallium", 10).unwrap().is_empty());
         assert_eq!(s.search_articles("germanium", 10).unwrap().len(), 1);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn a_failing_write_leaves_nothing_and_the_rest_of_its_batch_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db")).unwrap();
+        let rows = s
+            .sync_feeds(&[feed_cfg("https://n.example/a"), feed_cfg("https://n.example/b")])
+            .unwrap();
+        let doc = |feed, guid: &str| Write::Document {
+            feed,
+            meta: FetchMeta::default(),
+            doc: PreparedDoc::new(ParsedFeed {
+                items: vec![item(guid, "Gallium curbs", "Beijing acts")],
+                ..Default::default()
+            }),
+        };
+        // A feed that does not exist: its article breaks a foreign key.
+        let writes = [
+            doc(rows[0].id, "a1"),
+            doc(FeedId(9999), "x1"),
+            doc(rows[1].id, "b1"),
+        ];
+        let results = s.write_batch(Utc::now(), &writes).unwrap();
+        let new: Vec<Option<usize>> = results.iter().map(|r| r.as_ref().ok().map(|c| c.new)).collect();
+        assert_eq!(new, [Some(1), None, Some(1)]);
+        assert_eq!(s.article_count().unwrap(), 2);
+        let linked: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM feed_articles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(linked, 2);
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 
