@@ -501,11 +501,11 @@ fn stored(profile: &Profile, d: &classify::Decision<'_>) -> StoredDecision {
 /// before.
 #[derive(serde::Serialize)]
 struct StoredEntities<'a> {
-    agencies: &'a [String],
-    companies: &'a [String],
-    countries: &'a [String],
-    keys: &'a [String],
-    topics: &'a [String],
+    agencies: &'a [&'a str],
+    companies: &'a [&'a str],
+    countries: &'a [&'a str],
+    keys: &'a [&'a str],
+    topics: &'a [&'a str],
 }
 
 /// What the story pass did.
@@ -617,7 +617,7 @@ mod tests {
 
     #[test]
     fn stored_entities_are_the_json_a_value_object_writes() {
-        let v = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let v = |xs: &[&'static str]| xs.to_vec();
         let (companies, agencies, countries) = (v(&["SMIC", "Huawei \"HiSilicon\""]), v(&[]), v(&["China"]));
         let (topics, keys) = (v(&["lithography"]), v(&["company:smic", "chip:\u{4e2d}\\x"]));
         let stored = serde_json::to_string(&StoredEntities {
