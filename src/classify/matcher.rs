@@ -6,7 +6,7 @@
 //! characters need. A DFA of a few thousand terms takes megabytes, more than
 //! the first-level cache, and each step of a scan waits for the load of the
 //! next state: one text at a time, the scan is bound by that latency, not
-//! by the work. So texts are scanned in [`LANES`] interleaved streams, each
+//! by the work. So texts are scanned in four interleaved streams, each
 //! its own share of the texts; the loads of the streams overlap. A batch of
 //! one article still has two streams (title and summary).
 
