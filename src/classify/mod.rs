@@ -477,44 +477,56 @@ fn place(
     bits
 }
 
+/// The languages the detector tells apart, with their ISO 639-1 codes:
+/// those of the feeds this engine is for. A detector that weighs only these
+/// is several times faster than one that weighs all it knows, and no less
+/// sure among them.
+const DETECTED: [(whatlang::Lang, &str); 22] = {
+    use whatlang::Lang::*;
+    [
+        (Eng, "en"),
+        (Fra, "fr"),
+        (Deu, "de"),
+        (Spa, "es"),
+        (Cmn, "zh"),
+        (Jpn, "ja"),
+        (Pol, "pl"),
+        (Ita, "it"),
+        (Por, "pt"),
+        (Nld, "nl"),
+        (Kor, "ko"),
+        (Rus, "ru"),
+        (Ukr, "uk"),
+        (Vie, "vi"),
+        (Tha, "th"),
+        (Ind, "id"),
+        (Tur, "tr"),
+        (Swe, "sv"),
+        (Ces, "cs"),
+        (Ara, "ar"),
+        (Heb, "he"),
+        (Hin, "hi"),
+    ]
+};
+
 /// Language of the text when nothing declared it: ISO 639-1, or `None`
 /// when the detector is unsure.
 fn detect_lang(input: &Input<'_>) -> Option<String> {
+    static DETECTOR: std::sync::OnceLock<whatlang::Detector> = std::sync::OnceLock::new();
+    let detector = DETECTOR
+        .get_or_init(|| whatlang::Detector::with_allowlist(DETECTED.iter().map(|(l, _)| *l).collect()));
     let mut text = String::with_capacity(input.title.len() + input.summary.len() + 1);
     text.push_str(input.title);
     text.push(' ');
     text.push_str(input.summary);
-    let info = whatlang::detect(&text)?;
+    let info = detector.detect(&text)?;
     if !info.is_reliable() && info.confidence() < 0.5 {
         return None;
     }
-    use whatlang::Lang::*;
-    let code = match info.lang() {
-        Eng => "en",
-        Fra => "fr",
-        Deu => "de",
-        Spa => "es",
-        Cmn => "zh",
-        Jpn => "ja",
-        Pol => "pl",
-        Ita => "it",
-        Por => "pt",
-        Nld => "nl",
-        Kor => "ko",
-        Rus => "ru",
-        Ukr => "uk",
-        Vie => "vi",
-        Tha => "th",
-        Ind => "id",
-        Tur => "tr",
-        Swe => "sv",
-        Ces => "cs",
-        Ara => "ar",
-        Heb => "he",
-        Hin => "hi",
-        _ => return None,
-    };
-    Some(code.to_owned())
+    DETECTED
+        .iter()
+        .find(|(l, _)| *l == info.lang())
+        .map(|(_, code)| (*code).to_owned())
 }
 
 impl Decision<'_> {

@@ -1120,3 +1120,49 @@ fn a_batch_decides_as_one_at_a_time() {
     assert!(one_by_one[0].relevant && !one_by_one[1].relevant);
     assert!(one_by_one[6].hits.len() > 100, "{}", one_by_one[6].hits.len());
 }
+
+#[test]
+fn undeclared_language_is_detected_for_relevant_articles() {
+    let cases = [
+        (
+            "US tightens export controls on Nvidia H20 chips to China",
+            "The Commerce Department said on Monday that companies will need a licence to ship the chips.",
+            "en",
+        ),
+        (
+            "La Chine approuve l'importation de puces Nvidia H200",
+            "Pékin a donné son feu vert à Alibaba et à d'autres groupes pour acheter ces processeurs.",
+            "fr",
+        ),
+        (
+            "USA verschärfen Exportkontrollen für Nvidia-Chips nach China",
+            "Das Handelsministerium in Washington verlangt künftig eine Lizenz für die Ausfuhr.",
+            "de",
+        ),
+        (
+            "Estados Unidos endurece los controles de exportación de chips de Nvidia a China",
+            "El Departamento de Comercio exigirá una licencia para enviar los procesadores.",
+            "es",
+        ),
+        (
+            "中国批准进口英伟达H200芯片",
+            "商务部表示，首批进口已获批准，阿里巴巴等公司将获得数十万颗芯片。",
+            "zh",
+        ),
+        (
+            "米政府、エヌビディアのH20の中国向け輸出を規制",
+            "米商務省は輸出にライセンスが必要になると発表した。",
+            "ja",
+        ),
+        (
+            "USA zaostrzają kontrolę eksportu chipów Nvidia do Chin",
+            "Departament Handlu poinformował, że firmy będą potrzebować licencji na eksport procesorów.",
+            "pl",
+        ),
+    ];
+    for (title, summary, want) in cases {
+        let d = run(title, summary, None);
+        assert!(d.relevant, "{title}: {}", explain(&d));
+        assert_eq!(d.lang.as_deref(), Some(want), "{title}");
+    }
+}
