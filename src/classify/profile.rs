@@ -250,6 +250,12 @@ impl Profile {
         let line_of = |needle: &str| {
             // An empty term is written `""`: look for that.
             let needle = if needle.is_empty() { "\"\"" } else { needle };
+            // A control character is written as an escape: look for the
+            // longest stretch without one.
+            let needle = needle
+                .split(char::is_control)
+                .max_by_key(|s| s.len())
+                .unwrap_or(needle);
             text.lines().position(|l| l.contains(needle)).map_or(0, |n| n + 1)
         };
         // Language keys are ISO 639 codes: a typo such as `english` would
@@ -446,11 +452,9 @@ impl Profile {
             }
         }
 
-        let terms = builder.terms;
-        let normalised: Vec<String> = terms
-            .iter()
-            .map(|t| normalise_term(t.text.trim_matches('*')))
-            .collect();
+        let TermTable {
+            terms, normalised, ..
+        } = builder;
         let term_kinds = terms
             .iter()
             .map(|t| {
@@ -494,6 +498,8 @@ impl Profile {
 #[derive(Default)]
 struct TermTable {
     terms: Vec<Term>,
+    /// Each term as matched, by index (normalised once, here).
+    normalised: Vec<String>,
     index: HashMap<(String, bool, bool), usize>,
 }
 
@@ -527,6 +533,7 @@ impl TermTable {
                     bound_right: key.2,
                     targets: Vec::new(),
                 });
+                self.normalised.push(key.0.clone());
                 self.index.insert(key, self.terms.len() - 1);
                 self.terms.len() - 1
             }

@@ -904,6 +904,20 @@ fn profile_error_empty_term() {
 }
 
 #[test]
+fn profile_error_control_character_in_term() {
+    // The matcher separates texts with NULs: a term may not hold one.
+    let text = mini_with(
+        r#"en = ["china", "beijing"]"#,
+        r#"en = ["china", "bei\u0000jing"]"#,
+    );
+    check_refused(
+        &text,
+        at(&text, r#"en = ["china", "bei\u0000jing"]"#),
+        &["concepts.china.en", "control character"],
+    );
+}
+
+#[test]
 fn profile_error_empty_cue_list() {
     // An event section with no cues is a mistake, not a way to switch an
     // event off.
