@@ -122,15 +122,10 @@ impl Matcher {
         let [ascii, other] = found;
         let mut all = Vec::with_capacity(ascii.len() + other.len());
         let (mut a, mut o) = (ascii.into_iter().peekable(), other.into_iter().peekable());
-        while let Some(&first) = a.peek().or(o.peek()) {
-            let text = a
-                .peek()
-                .map_or(u32::MAX, |m| m.0)
-                .min(o.peek().map_or(u32::MAX, |m| m.0));
+        while let Some(text) = [a.peek(), o.peek()].into_iter().flatten().map(|m| m.0).min() {
             let from = all.len();
             all.extend(std::iter::from_fn(|| a.next_if(|m| m.0 == text)));
             all.extend(std::iter::from_fn(|| o.next_if(|m| m.0 == text)));
-            debug_assert!(all.len() > from, "{first:?}");
             all[from..].sort_unstable();
         }
         all

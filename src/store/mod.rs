@@ -754,10 +754,7 @@ impl Store {
         now: DateTime<Utc>,
         writes: &[Write],
     ) -> Result<Option<Vec<StoreCounts>>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx("begin batch")?;
+        let tx = begin_batch(&mut self.conn)?;
         let mut counts = Vec::with_capacity(writes.len());
         for w in writes {
             match apply_write(&tx, now, w) {
@@ -766,9 +763,7 @@ impl Store {
                 Err(_) => return Ok(None),
             }
         }
-        let t = std::time::Instant::now();
-        tx.commit().ctx("commit")?;
-        tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
+        commit_batch(tx)?;
         Ok(Some(counts))
     }
 
@@ -779,10 +774,7 @@ impl Store {
         now: DateTime<Utc>,
         writes: &[Write],
     ) -> Result<Vec<Result<StoreCounts, StoreError>>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx("begin batch")?;
+        let tx = begin_batch(&mut self.conn)?;
         let mut results = Vec::with_capacity(writes.len());
         for w in writes {
             tx.execute_batch("SAVEPOINT feed_write").ctx("open savepoint")?;
@@ -795,9 +787,7 @@ impl Store {
             }
             results.push(r);
         }
-        let t = std::time::Instant::now();
-        tx.commit().ctx("commit")?;
-        tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
+        commit_batch(tx)?;
         Ok(results)
     }
 
@@ -1835,6 +1825,20 @@ fn item_key(item: &ParsedItem, guid_ambiguous: bool, canonical: Option<&str>) ->
         "hash:{:016x}",
         dedup::content_hash(&item.title, &item.summary_text)
     )
+}
+
+/// A write batch's transaction, taking the write lock at once.
+fn begin_batch(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .ctx("begin batch")
+}
+
+/// Commit a write batch, logging how long the commit took.
+fn commit_batch(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let t = std::time::Instant::now();
+    tx.commit().ctx("commit")?;
+    tracing::debug!(commit_us = t.elapsed().as_micros() as u64, "committed");
+    Ok(())
 }
 
 fn store_item(
