@@ -49,54 +49,45 @@ pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() && !is_cjk(c)
 }
 
-/// Append `c` to `out` as UTF-8.
-#[inline]
-fn push_char(out: &mut Vec<u8>, c: char) {
-    let mut buf = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-}
-
-fn push_folded(out: &mut Vec<u8>, c: char, prev_base_latin: &mut bool) {
+fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
     // Most text is ASCII: letters and digits need no table lookups.
     if c.is_ascii_alphanumeric() {
-        out.push(c.to_ascii_lowercase() as u8);
+        out.push(c.to_ascii_lowercase());
         *prev_base_latin = c.is_ascii_alphabetic();
         return;
     }
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2212}' => {
-            out.push(b'-');
+            out.push('-');
             *prev_base_latin = false;
         }
         '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' => {
-            out.push(b'\'');
+            out.push('\'');
             *prev_base_latin = false;
         }
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{00AB}' | '\u{00BB}' => {
-            out.push(b'"');
+            out.push('"');
             *prev_base_latin = false;
         }
         c if c.is_whitespace() => {
-            if out.last() != Some(&b' ') {
-                out.push(b' ');
+            if !out.ends_with(' ') {
+                out.push(' ');
             }
             *prev_base_latin = false;
         }
         c if is_combining_mark(c) => {
             // Accents on Latin letters go; marks on kana (dakuten) stay.
             if !*prev_base_latin {
-                push_char(out, c);
+                out.push(c);
             }
         }
         c if c.is_ascii() => {
-            out.push(c.to_ascii_lowercase() as u8);
+            out.push(c.to_ascii_lowercase());
             *prev_base_latin = c.is_ascii_alphabetic();
         }
         c => {
             *prev_base_latin = is_latin_letter(c);
-            for l in c.to_lowercase() {
-                push_char(out, l);
-            }
+            out.extend(c.to_lowercase());
         }
     }
 }
@@ -123,19 +114,22 @@ const ASCII_MAP: [u8; 128] = {
 };
 
 /// Normalise the ASCII bytes `s[from..to]` onto `out`.
-fn push_ascii(s: &str, from: usize, to: usize, out: &mut Vec<u8>, starts: &mut Vec<usize>) {
+fn push_ascii(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Vec<usize>) {
     let bytes = &s.as_bytes()[from..to];
     let o = out.len();
     // Text is mostly letters, digits, punctuation and single spaces: copied
     // and lower-cased in bulk. Other white space, runs of spaces and back
     // quotes take the byte loop.
-    let plain = !bytes.iter().fold(false, |odd, &b| odd | (b < b' ') | (b == b'`'))
-        && memchr::memmem::find(bytes, b"  ").is_none()
-        && !(bytes.first() == Some(&b' ') && out.last() == Some(&b' '));
+    let mut prev = if out.ends_with(' ') { b' ' } else { 0 };
+    let plain = !bytes.iter().fold(false, |odd, &b| {
+        let twice = (b == b' ') & (prev == b' ');
+        prev = b;
+        odd | (b < b' ') | (b == b'`') | twice
+    });
     if !plain {
         return push_ascii_bytewise(s, from, to, out, starts);
     }
-    out.extend_from_slice(bytes);
+    out.push_str(&s[from..to]);
     out[o..].make_ascii_lowercase();
     let first = starts.len();
     let stops = memchr::memchr3_iter(b'.', b'!', b'?', bytes).chain(memchr::memchr_iter(b';', bytes));
@@ -150,22 +144,20 @@ fn push_ascii(s: &str, from: usize, to: usize, out: &mut Vec<u8>, starts: &mut V
 
 /// [`push_ascii`] one byte at a time: spaces collapse, the back quote
 /// becomes an apostrophe.
-fn push_ascii_bytewise(s: &str, from: usize, to: usize, out: &mut Vec<u8>, starts: &mut Vec<usize>) {
+fn push_ascii_bytewise(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Vec<usize>) {
     let bytes = &s.as_bytes()[from..to];
-    let mut o = out.len();
-    let mut after_space = out.last() == Some(&b' ');
-    out.resize(o + bytes.len(), 0);
+    let mut after_space = out.ends_with(' ');
     for (k, &b) in bytes.iter().enumerate() {
         let m = ASCII_MAP[usize::from(b & 0x7F)];
         let space = m == b' ';
-        out[o] = m;
-        o += usize::from(!(space & after_space));
+        if !(space & after_space) {
+            out.push(char::from(m));
+        }
         after_space = space;
         if matches!(b, b'.' | b'!' | b'?' | b';') && is_sentence_end(s, from + k, char::from(b)) {
-            starts.push(o);
+            starts.push(out.len());
         }
     }
-    out.truncate(o);
 }
 
 /// Length of the ASCII prefix of `b`, eight bytes at a time.
@@ -191,9 +183,47 @@ fn is_plain_ideograph(c: u32) -> bool {
     (0x4E00..=0x9FFF).contains(&c) || (0x3400..=0x4DBF).contains(&c)
 }
 
+/// What [`push_folded`] makes of one accented Latin letter or typographic
+/// dash or quote, worked out once.
+struct Folded {
+    text: String,
+    /// Its last base letter is Latin (a following accent goes).
+    latin: bool,
+}
+
+/// The characters [`latin_folded`] knows: Latin-1 letters and Latin
+/// Extended-A (the accented letters of the European languages), and the
+/// typographic dashes and quotes.
+const LATIN_FOLDED: [std::ops::RangeInclusive<u32>; 2] = [0xC0..=0x17F, 0x2010..=0x201F];
+
+/// The folding of `c` if [`LATIN_FOLDED`] holds it: the same as the
+/// decomposition tables give, without looking them up per character. None
+/// of these characters ends a sentence or is white space or a combining
+/// mark, and each letter decomposes to a base letter first, so the outcome
+/// does not depend on what went before.
+fn latin_folded(c: char) -> Option<&'static Folded> {
+    static TABLES: std::sync::OnceLock<[Vec<Folded>; 2]> = std::sync::OnceLock::new();
+    let c = c as u32;
+    let k = LATIN_FOLDED.iter().position(|r| r.contains(&c))?;
+    let tables = TABLES.get_or_init(|| {
+        LATIN_FOLDED.clone().map(|range| {
+            range
+                .filter_map(char::from_u32)
+                .map(|c| {
+                    let mut text = String::new();
+                    let mut latin = false;
+                    decompose_compatible(c, |d| push_folded(&mut text, d, &mut latin));
+                    Folded { text, latin }
+                })
+                .collect()
+        })
+    });
+    tables[k].get((c - LATIN_FOLDED[k].start()) as usize)
+}
+
 /// Normalise text and mark its sentence starts.
 pub fn normalise(s: &str) -> Normalised {
-    let mut out: Vec<u8> = Vec::with_capacity(s.len() + s.len() / 8);
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
     let mut starts = vec![0];
     let mut prev_base_latin = false;
     let bytes = s.as_bytes();
@@ -212,8 +242,11 @@ pub fn normalise(s: &str) -> Normalised {
         let c = s[i..].chars().next().expect("i is always at a char boundary");
         let len = c.len_utf8();
         if is_plain_ideograph(c as u32) {
-            out.extend_from_slice(&bytes[i..i + len]);
+            out.push_str(&s[i..i + len]);
             prev_base_latin = false;
+        } else if let Some(f) = latin_folded(c) {
+            out.push_str(&f.text);
+            prev_base_latin = f.latin;
         } else {
             decompose_compatible(c, |d| push_folded(&mut out, d, &mut prev_base_latin));
             if is_sentence_end(s, i, c) {
@@ -227,7 +260,7 @@ pub fn normalise(s: &str) -> Normalised {
         starts.pop();
     }
     Normalised {
-        text: String::from_utf8(out).expect("built from whole characters"),
+        text: out,
         sentence_starts: starts,
     }
 }
@@ -294,23 +327,46 @@ mod tests {
             .chain(0x4E00..=0x9FFF)
             .filter_map(char::from_u32)
         {
-            let mut general = Vec::new();
+            let mut general = String::new();
             let mut prev = false;
             decompose_compatible(c, |d| push_folded(&mut general, d, &mut prev));
-            assert_eq!(general, c.to_string().into_bytes(), "{c:?}");
+            assert_eq!(general, c.to_string(), "{c:?}");
             assert!(!is_sentence_end("x", 0, c));
         }
     }
 
     #[test]
+    fn accented_latin_letters_fold_as_the_tables_say() {
+        for c in LATIN_FOLDED.into_iter().flatten().filter_map(char::from_u32) {
+            for before in [false, true] {
+                let mut general = String::new();
+                let mut prev = before;
+                decompose_compatible(c, |d| push_folded(&mut general, d, &mut prev));
+                let fast = latin_folded(c).expect("in the table");
+                assert_eq!(
+                    (fast.text.as_str(), fast.latin),
+                    (general.as_str(), prev),
+                    "{c:?}"
+                );
+                assert!(!is_sentence_end("x", 0, c) && !c.is_whitespace());
+            }
+        }
+        assert!(latin_folded('a').is_none() && latin_folded('\u{180}').is_none());
+        assert_eq!(
+            normalise("Ärger in Łódź, „Pékin“ – Kraków’s").text,
+            "arger in łodz, \"pekin\" - krakow's"
+        );
+    }
+
+    #[test]
     fn ascii_runs_match_the_character_path() {
         let s = "The U.S. Commerce Dept. said: `H20` exports\tare BANNED!  Really? yes; no.";
-        let mut general = Vec::new();
+        let mut general = String::new();
         let mut prev = false;
         for c in s.chars() {
             push_folded(&mut general, c, &mut prev);
         }
-        assert_eq!(normalise(s).text.as_bytes(), general.as_slice());
+        assert_eq!(normalise(s).text, general);
     }
 
     #[test]
