@@ -133,6 +133,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
     };
     let mut norms = norms.into_iter();
     let mut decisions = Vec::with_capacity(inputs.len());
+    let mut scratch = Scratch::default();
     for (k, input) in inputs.iter().enumerate() {
         let (title, summary) = (norms.next(), norms.next());
         let (title, summary) = (title.unwrap_or_default(), summary.unwrap_or_default());
@@ -143,6 +144,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
             input,
             (title, title_spans),
             (summary, summary_spans),
+            &mut scratch,
         ));
     }
     decisions
@@ -155,18 +157,22 @@ fn spans_of(profile: &Profile, texts: &[&str], found: Vec<RawMatch>) -> Vec<RawM
     let mut spans = found;
     spans.retain_mut(|(text, start, end, ti)| {
         let t = texts[*text as usize];
-        let term = &profile.terms[*ti as usize];
+        let kind = profile.term_kinds[*ti as usize];
+        let (bound_left, bound_right) = (
+            kind & profile::KIND_BOUND_LEFT != 0,
+            kind & profile::KIND_BOUND_RIGHT != 0,
+        );
         let (s, e) = (*start as usize, *end as usize);
-        if term.bound_left && t[..s].chars().next_back().is_some_and(is_word_char) {
+        if bound_left && t[..s].chars().next_back().is_some_and(is_word_char) {
             return false;
         }
-        if term.bound_right && t[e..].chars().next().is_some_and(is_word_char) {
+        if bound_right && t[e..].chars().next().is_some_and(is_word_char) {
             return false;
         }
-        if !term.bound_right {
+        if !bound_right {
             *end = (e + t[e..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - e)) as u32;
         }
-        if !term.bound_left {
+        if !bound_left {
             *start = t[..s]
                 .rfind(|c: char| !is_word_char(c))
                 .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8))
@@ -184,24 +190,35 @@ fn decide<'p>(
     input: &Input<'_>,
     title: (Normalised, &[RawMatch]),
     summary: (Normalised, &[RawMatch]),
+    scratch: &mut Scratch,
 ) -> Decision<'p> {
     let mut hits = Vec::with_capacity(title.1.len() + summary.1.len());
-    let title_bits = place(profile, &title.0, title.1, Field::Title, input.lang, &mut hits);
-    let summary_bits = place(
+    place(
+        profile,
+        &title.0,
+        title.1,
+        Field::Title,
+        input.lang,
+        &mut hits,
+        scratch,
+    );
+    let title_all = scratch.bits.iter().fold(0u64, |a, b| a | b);
+    place(
         profile,
         &summary.0,
         summary.1,
         Field::Summary,
         input.lang,
         &mut hits,
+        scratch,
     );
+    let summary_bits = &scratch.bits;
     let (title_text, summary_text) = (title.0.text, summary.0.text);
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
     let mut rules = Vec::new();
-    let all_bits = title_bits.iter().chain(&summary_bits).fold(0u64, |a, b| a | b);
-    let title_all = title_bits.iter().fold(0u64, |a, b| a | b);
+    let all_bits = summary_bits.iter().fold(title_all, |a, b| a | b);
     for rule in &profile.rules {
         let fired = match rule.within {
             Within::Sentence => {
@@ -279,11 +296,13 @@ fn decide<'p>(
         }
     }
 
-    let mut event_scores: Vec<(EventType, f32)> = Vec::new();
+    // Cue score per event type, by `EventType as usize`; NaN: no cue.
+    let mut cue_score = [f32::NAN; 6];
     // Cues of one event whose spans overlap are one phrase read two ways
     // ("export curbs on" holds "export curbs" and "curbs on"): it counts
     // once, at the strongest reading.
-    let mut counted: Vec<(Field, usize, usize, EventType, f32)> = Vec::new();
+    let counted = &mut scratch.counted;
+    counted.clear();
     for h in &hits {
         let (ev, strength) = match h.target {
             Target::Cue(ev) => (ev, 1.0),
@@ -308,12 +327,14 @@ fn decide<'p>(
         } else {
             counted.push((h.field, h.start, h.end, ev, w));
         }
-        match event_scores.iter_mut().find(|(e, _)| *e == ev) {
-            Some((_, s)) => *s += w,
-            None => event_scores.push((ev, w)),
-        }
+        let s = &mut cue_score[ev as usize];
+        *s = if s.is_nan() { w } else { *s + w };
     }
-    event_scores.sort_by_key(|(e, _)| EVENT_PRIORITY.iter().position(|p| p == e));
+    let event_scores: Vec<(EventType, f32)> = EVENT_PRIORITY
+        .iter()
+        .filter(|&&e| !cue_score[e as usize].is_nan())
+        .map(|&e| (e, cue_score[e as usize]))
+        .collect();
 
     let relevant = score >= profile.threshold;
     // A follow-up points back at an earlier development or reacts to one,
@@ -379,8 +400,19 @@ fn decide<'p>(
     }
 }
 
-/// Record the hits of `spans` (sorted, in `norm`); returns the concept bit
-/// set of each sentence.
+/// Buffers that the articles of a batch reuse, one after the other.
+#[derive(Default)]
+struct Scratch {
+    /// What [`place`] leaves: the concept bit set of each sentence.
+    bits: Vec<u64>,
+    negative_spans: Vec<(usize, usize)>,
+    cue_spans: Vec<(usize, usize)>,
+    /// Cue phrases counted so far: field, span, event, weight.
+    counted: Vec<(Field, usize, usize, EventType, f32)>,
+}
+
+/// Record the hits of `spans` (sorted, in `norm`), and leave the concept
+/// bit set of each sentence in `scratch.bits`.
 fn place(
     profile: &Profile,
     norm: &Normalised,
@@ -388,7 +420,8 @@ fn place(
     field: Field,
     lang: Option<&str>,
     hits: &mut Vec<Hit>,
-) -> Vec<u64> {
+    scratch: &mut Scratch,
+) {
     // A negative scoped to languages applies only when the article's
     // language is known to be one of them.
     let negative_applies = |n: usize| {
@@ -397,32 +430,38 @@ fn place(
     };
     let is_negative_term = |ti: usize| {
         profile.term_kinds[ti] & profile::KIND_NEGATIVE != 0
-            && profile.terms[ti]
-                .targets
+            && profile
+                .targets_of(ti)
                 .iter()
-                .any(|t| matches!(t, Target::Negative(n) if negative_applies(*n)))
+                .any(|(t, _)| matches!(t, Target::Negative(n) if negative_applies(*n)))
     };
+    let Scratch {
+        bits,
+        negative_spans,
+        cue_spans,
+        ..
+    } = scratch;
+    bits.clear();
     if norm.text.is_empty() {
-        return Vec::new();
+        return;
     }
     let start_len = hits.len();
     let spans = spans
         .iter()
         .map(|&(_, s, e, ti)| (s as usize, e as usize, ti as usize));
     // A negative context takes every other match inside it out of play
-    // ("potato chips" swallows "chips").
-    let negative_spans: Vec<(usize, usize)> = spans
-        .clone()
-        .filter(|(_, _, ti)| is_negative_term(*ti))
-        .map(|(s, e, _)| (s, e))
-        .collect();
-    // A cue inside a longer cue gives way to it ("antitrust probe" is not a
-    // bare "probe").
-    let cue_spans: Vec<(usize, usize)> = spans
-        .clone()
-        .filter(|(_, _, ti)| profile.term_kinds[*ti] & profile::KIND_CUE != 0)
-        .map(|(s, e, _)| (s, e))
-        .collect();
+    // ("potato chips" swallows "chips"). A cue inside a longer cue gives
+    // way to it ("antitrust probe" is not a bare "probe").
+    negative_spans.clear();
+    cue_spans.clear();
+    for (s, e, ti) in spans.clone() {
+        if is_negative_term(ti) {
+            negative_spans.push((s, e));
+        }
+        if profile.term_kinds[ti] & profile::KIND_CUE != 0 {
+            cue_spans.push((s, e));
+        }
+    }
     let inside_longer_cue = |s: usize, e: usize| {
         cue_spans
             .iter()
@@ -433,9 +472,8 @@ fn place(
     } else {
         norm.sentence_starts.len().max(1)
     };
-    let mut bits = vec![0u64; windows];
+    bits.resize(windows, 0);
     for (s, e, ti) in spans {
-        let term = &profile.terms[ti];
         let is_negative = is_negative_term(ti);
         if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
             continue;
@@ -446,7 +484,7 @@ fn place(
             norm.sentence_of(s)
         };
         let shadowed_cue = inside_longer_cue(s, e);
-        for &target in &term.targets {
+        for &(target, concept_bits) in profile.targets_of(ti) {
             if is_negative && !matches!(target, Target::Negative(n) if negative_applies(n)) {
                 continue;
             }
@@ -458,11 +496,7 @@ fn place(
             if shadowed_cue && matches!(target, Target::Cue(_) | Target::StrongCue(_)) {
                 continue;
             }
-            match target {
-                Target::Concept(c) => bits[sentence] |= 1 << c,
-                Target::Entity(en) => bits[sentence] |= profile.entities[en].concepts,
-                _ => {}
-            }
+            bits[sentence] |= concept_bits;
             hits.push(Hit {
                 field,
                 sentence,
@@ -474,7 +508,6 @@ fn place(
         }
     }
     debug_assert!(hits.len() >= start_len);
-    bits
 }
 
 /// The languages the detector tells apart, with their ISO 639-1 codes:

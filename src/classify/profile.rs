@@ -196,6 +196,10 @@ pub struct Term {
 pub(crate) const KIND_NEGATIVE: u8 = 1;
 /// A term that is an event cue.
 pub(crate) const KIND_CUE: u8 = 2;
+/// A term that needs a word boundary on its left ([`Term::bound_left`]).
+pub(crate) const KIND_BOUND_LEFT: u8 = 4;
+/// A term that needs a word boundary on its right.
+pub(crate) const KIND_BOUND_RIGHT: u8 = 8;
 
 /// A compiled, validated profile. Build once, share by reference.
 #[derive(Debug)]
@@ -216,8 +220,14 @@ pub struct Profile {
     pub terms: Vec<Term>,
     /// Each term as matched (normalised, without wildcards).
     pub(crate) normalised: Vec<String>,
-    /// Per term, what its targets include ([`KIND_NEGATIVE`], [`KIND_CUE`]).
+    /// Per term, what its targets include ([`KIND_NEGATIVE`], [`KIND_CUE`])
+    /// and its boundaries ([`KIND_BOUND_LEFT`], [`KIND_BOUND_RIGHT`]): the
+    /// few bytes per term a classification reads, side by side.
     pub(crate) term_kinds: Vec<u8>,
+    /// Every term's targets, one term after another, each with the concept
+    /// bits it sets; and where each term's end (by term index).
+    pub(crate) flat_targets: Vec<(Target, u64)>,
+    pub(crate) flat_target_ends: Vec<u32>,
     /// Built on first use: a crawl where every feed answers 304 never
     /// pays for it.
     matcher: std::sync::OnceLock<Matcher>,
@@ -458,7 +468,9 @@ impl Profile {
         let term_kinds = terms
             .iter()
             .map(|t| {
-                t.targets.iter().fold(0, |k, target| {
+                let bounds =
+                    (u8::from(t.bound_left) * KIND_BOUND_LEFT) | (u8::from(t.bound_right) * KIND_BOUND_RIGHT);
+                t.targets.iter().fold(bounds, |k, target| {
                     k | match target {
                         Target::Negative(_) => KIND_NEGATIVE,
                         Target::Cue(_) | Target::StrongCue(_) => KIND_CUE,
@@ -467,6 +479,20 @@ impl Profile {
                 })
             })
             .collect();
+        let mut flat_targets = Vec::new();
+        let mut flat_target_ends = Vec::with_capacity(terms.len());
+        for t in &terms {
+            flat_targets.extend(t.targets.iter().map(|&target| {
+                let bits = match target {
+                    Target::Concept(c) => 1 << c,
+                    Target::Entity(e) => entities[e].concepts,
+                    _ => 0,
+                };
+                (target, bits)
+            }));
+            flat_target_ends
+                .push(u32::try_from(flat_targets.len()).map_err(|_| invalid(0, "too many terms".into()))?);
+        }
         Ok(Self {
             name: raw.profile.name,
             description: raw.profile.description,
@@ -482,12 +508,20 @@ impl Profile {
             terms,
             normalised,
             term_kinds,
+            flat_targets,
+            flat_target_ends,
             matcher: std::sync::OnceLock::new(),
         })
     }
 }
 
 impl Profile {
+    /// The targets of term `ti`, each with the concept bits it sets.
+    pub(crate) fn targets_of(&self, ti: usize) -> &[(Target, u64)] {
+        let from = ti.checked_sub(1).map_or(0, |p| self.flat_target_ends[p] as usize);
+        &self.flat_targets[from..self.flat_target_ends[ti] as usize]
+    }
+
     /// The term matchers, built on first use.
     pub fn matcher(&self) -> &Matcher {
         self.matcher.get_or_init(|| Matcher::new(&self.normalised))
