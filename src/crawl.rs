@@ -454,11 +454,6 @@ pub fn input_of(t: &ArticleText) -> classify::Input<'_> {
     }
 }
 
-/// The decision on one stored article, in its stored form.
-pub fn decide(profile: &Profile, t: &ArticleText) -> StoredDecision {
-    stored(profile, &classify::classify(profile, &input_of(t)))
-}
-
 /// The decisions on many articles, in their stored form (one classifier
 /// batch: faster than one at a time).
 pub fn decide_batch(profile: &Profile, inputs: &[classify::Input<'_>]) -> Vec<StoredDecision> {

@@ -421,8 +421,12 @@ async fn cmd_reclassify(cfg: &Config, dry_run: bool) -> anyhow::Result<Exit> {
             let texts = s.all_article_texts()?;
             let mut changes = Vec::new();
             let mut decisions = Vec::with_capacity(texts.len());
-            for t in &texts {
-                let new = crawl::decide(&profile, t);
+            // In classifier batches of a feed's size, as the crawl does.
+            let fresh = texts.chunks(64).flat_map(|chunk| {
+                let inputs: Vec<classify::Input<'_>> = chunk.iter().map(crawl::input_of).collect();
+                crawl::decide_batch(&profile, &inputs)
+            });
+            for (t, new) in texts.iter().zip(fresh) {
                 let old = s.decision(t.id)?;
                 let change = match &old {
                     None if new.relevant => Some(output::Change::NewlyRelevant),
