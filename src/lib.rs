@@ -76,7 +76,10 @@ pub struct UsageError(pub String);
 
 /// The exit code for an error that ended the run.
 pub fn exit_code_for(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|e| e.is::<ConfigError>() || e.is::<UsageError>()) {
+    if err
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<crawl::ProfileUnusable>())
+    {
         Exit::Usage
     } else {
         Exit::Failure
@@ -172,7 +175,7 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
         .filter(|r| selected.iter().any(|f| f.url == r.url && f.enabled))
         .collect();
     let fetcher = fetch::Fetcher::new(&cfg.http)?;
-    let profile = std::sync::Arc::new(load_profile(cfg, None)?);
+    let profile = crawl_profile(cfg, &db).await?;
 
     let tty = std::io::stderr().is_terminal() && !args.no_progress;
     let bar = tty.then(|| {
@@ -201,6 +204,9 @@ async fn cmd_crawl(cfg: &Config, args: &cli::CrawlArgs) -> anyhow::Result<Exit> 
     .await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if let Some(e) = profile.error() {
+        return Err(e.clone().into());
     }
     // Articles the crawl classified as it stored them are done; this picks
     // up anything left without a decision (an interrupted earlier run).
@@ -336,22 +342,60 @@ async fn cmd_export(cfg: &Config, args: &cli::ExportArgs) -> anyhow::Result<Exit
 /// The topic profile: `--profile`, else the config's `[topic] profile`, else
 /// the built-in one.
 pub fn load_profile(cfg: &Config, flag: Option<&std::path::Path>) -> anyhow::Result<classify::Profile> {
-    let path = flag
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| cfg.topic_profile.clone());
-    let profile = match path {
-        Some(p) if p.is_file() || flag.is_some() || cfg.source != config::DEFAULT_CONFIG_NAME => {
-            classify::Profile::load(&p).map_err(|e| UsageError(format!("{e:#}")))?
-        }
-        // The built-in config run outside a checkout: use the built-in profile.
-        _ => classify::Profile::builtin(),
-    };
+    let (text, source) = profile_text(cfg, flag)?;
+    let profile = classify::Profile::parse(&text, &source).map_err(|e| UsageError(format!("{e:#}")))?;
     tracing::debug!(
         profile = %profile.source,
         terms = profile.terms.len(),
         "topic profile loaded"
     );
     Ok(profile)
+}
+
+/// The text of the topic profile [`load_profile`] would parse, and the
+/// name it goes by in errors.
+fn profile_text(
+    cfg: &Config,
+    flag: Option<&std::path::Path>,
+) -> anyhow::Result<(std::borrow::Cow<'static, str>, String)> {
+    let path = flag
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| cfg.topic_profile.clone());
+    match path {
+        Some(p) if p.is_file() || flag.is_some() || cfg.source != config::DEFAULT_CONFIG_NAME => {
+            let source = p.display().to_string();
+            match std::fs::read_to_string(&p) {
+                Ok(text) => Ok((text.into(), source)),
+                Err(e) => {
+                    let e = classify::ProfileError::Read {
+                        path: source,
+                        source: e,
+                    };
+                    Err(UsageError(format!("{e:#}")).into())
+                }
+            }
+        }
+        // The built-in config run outside a checkout: use the built-in profile.
+        _ => Ok((
+            classify::profile::BUILTIN_PROFILE.into(),
+            classify::profile::BUILTIN_PROFILE_NAME.to_owned(),
+        )),
+    }
+}
+
+/// The topic profile of a crawl. A profile no stored decision was made
+/// with (new or edited) is parsed now, so that an error in it stops the
+/// crawl before anything is fetched; one the latest decision was made with
+/// is known to parse, and is parsed only when an article needs a decision.
+async fn crawl_profile(cfg: &Config, db: &Db) -> anyhow::Result<std::sync::Arc<crawl::LazyProfile>> {
+    let (text, source) = profile_text(cfg, None)?;
+    let profile = crawl::LazyProfile::new(text, source);
+    let fingerprint = profile.fingerprint();
+    let latest = db.call(|s| s.latest_decision_profile()).await?;
+    if latest.as_deref() != Some(fingerprint.as_str()) {
+        profile.get()?;
+    }
+    Ok(std::sync::Arc::new(profile))
 }
 
 fn cmd_classify(cfg: &Config, args: &cli::ClassifyArgs) -> anyhow::Result<Exit> {

@@ -917,6 +917,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The profile fingerprint of the decision on the newest article.
+    pub fn latest_decision_profile(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT profile FROM classifications ORDER BY article_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read the latest decision's profile")
+    }
+
     /// Is any article without a decision? (Counts, not a join: cheap.)
     pub fn has_unclassified(&self) -> Result<bool, StoreError> {
         self.conn
