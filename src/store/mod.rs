@@ -386,12 +386,18 @@ impl Store {
         } else {
             before
         };
-        let by_url: HashMap<&str, &FeedRow> = all.iter().map(|r| (r.url.as_str(), r)).collect();
-        Ok(feeds
-            .iter()
-            .filter(|f| f.enabled)
-            .filter_map(|f| by_url.get(f.url.as_str()).map(|r| (*r).clone()))
-            .collect())
+        let order: Vec<usize> = {
+            let by_url: HashMap<&str, usize> =
+                all.iter().enumerate().map(|(i, r)| (r.url.as_str(), i)).collect();
+            feeds
+                .iter()
+                .filter(|f| f.enabled)
+                .filter_map(|f| by_url.get(f.url.as_str()).copied())
+                .collect()
+        };
+        // Moved out, not cloned (a configured URL is listed once).
+        let mut rows: Vec<Option<FeedRow>> = all.into_iter().map(Some).collect();
+        Ok(order.into_iter().filter_map(|i| rows[i].take()).collect())
     }
 
     /// Every known feed, configured ones first, with its health.
