@@ -1710,11 +1710,7 @@ impl PreparedDoc {
     }
 
     pub fn new(doc: ParsedFeed) -> Self {
-        let canon: Vec<Option<String>> = doc
-            .items
-            .iter()
-            .map(|i| i.url.as_deref().and_then(dedup::canonical_url))
-            .collect();
+        let canon: Vec<Option<String>> = doc.items.iter().map(|i| i.canonical_url.clone()).collect();
         // A guid shared by items with different links is not an identity
         // (some feeds give every item the site's address): those items are
         // keyed by their link instead.
@@ -2123,9 +2119,11 @@ mod tests {
     use crate::model::ParsedItem;
 
     fn item(guid: &str, title: &str, text: &str) -> ParsedItem {
+        let url = format!("https://n.example/{guid}");
         ParsedItem {
             guid: Some(guid.into()),
-            url: Some(format!("https://n.example/{guid}")),
+            canonical_url: dedup::canonical_url(&url),
+            url: Some(url),
             title: title.into(),
             summary_text: text.into(),
             summary_html: text.into(),
