@@ -383,9 +383,11 @@ fn item_and_decision(pools: &Pools, a: &Art, rng: &mut fastrand::Rng) -> (Parsed
         .chain(a.countries.iter().map(|&i| pools.countries[i].key.as_str()))
         .collect();
     let outlet = a.serial % OUTLETS;
+    let url = format!("https://outlet{outlet}.example/news/{}", a.serial);
     let item = ParsedItem {
         guid: Some(format!("urn:bench:{}", a.serial)),
-        url: Some(format!("https://outlet{outlet}.example/news/{}", a.serial)),
+        canonical_url: chipwatch::dedup::canonical_url(&url),
+        url: Some(url),
         summary_html: format!("<p>{summary}</p>"),
         title,
         summary_text: summary,

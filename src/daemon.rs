@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::classify::Profile;
 use crate::config::{self, Config, Locations};
 use crate::crawl;
 use crate::fetch::Fetcher;
@@ -132,7 +131,7 @@ pub fn send_reload(db: &Path) -> anyhow::Result<u32> {
 /// What the daemon runs with; replaced as a whole on reload.
 struct Setup {
     cfg: Config,
-    profile: Arc<Profile>,
+    profile: Arc<crawl::LazyProfile>,
     fetcher: Fetcher,
     /// Configured interval per feed URL.
     intervals: HashMap<String, Option<Duration>>,
@@ -140,7 +139,9 @@ struct Setup {
 
 impl Setup {
     fn new(cfg: Config) -> anyhow::Result<Self> {
-        let profile = Arc::new(crate::load_profile(&cfg, None)?);
+        let profile = Arc::new(crawl::LazyProfile::ready(Arc::new(crate::load_profile(
+            &cfg, None,
+        )?)));
         let fetcher = Fetcher::new(&cfg.http)?.with_host_gap(cfg.daemon.host_gap);
         let intervals = cfg.feeds.iter().map(|f| (f.url.clone(), f.interval)).collect();
         Ok(Self {

@@ -43,6 +43,9 @@ pub struct ParsedItem {
     pub guid: Option<String>,
     /// The article's link, absolute.
     pub url: Option<String>,
+    /// `dedup::canonical_url` of `url`, worked out by the parser, which has
+    /// the link parsed already.
+    pub canonical_url: Option<String>,
     pub title: String,
     /// Summary (or content when no summary) as plain text.
     pub summary_text: String,

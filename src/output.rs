@@ -32,6 +32,70 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Print a table as [`table`] draws it. When every cell is printable ASCII
+/// it is drawn here, byte for byte as comfy-table would (which, built
+/// without its `tty` feature, never fits a table to a terminal):
+/// comfy-table took about 2.5 ms for a 500-feed crawl summary, a twentieth
+/// of an unchanged recrawl.
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let plain = |c: &str| c.bytes().all(|b| (b' '..=b'~').contains(&b));
+    if header.iter().all(|c| plain(c)) && rows.iter().flatten().all(|c| plain(c)) {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(plain_table(header, &rows).as_bytes());
+    } else {
+        let mut t = table(header);
+        t.add_rows(rows);
+        println!("{t}");
+    }
+}
+
+/// A table of one-line printable-ASCII cells in comfy-table's
+/// `UTF8_FULL_CONDENSED` style, ending with a newline.
+fn plain_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let rule = |out: &mut String, left: char, line: char, cross: char, right: char| {
+        out.push(left);
+        for (i, w) in widths.iter().enumerate() {
+            if i > 0 {
+                out.push(cross);
+            }
+            out.extend(std::iter::repeat_n(line, w + 2));
+        }
+        out.push(right);
+        out.push('\n');
+    };
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        out.push('│');
+        for (i, w) in widths.iter().enumerate() {
+            if i > 0 {
+                out.push('┆');
+            }
+            let c = cells.next().unwrap_or("");
+            out.push(' ');
+            out.push_str(c);
+            out.extend(std::iter::repeat_n(' ', w - c.len() + 1));
+        }
+        out.push_str("│\n");
+    };
+    // Box characters take three bytes each; this bounds a line's length.
+    let line_bytes = (widths.iter().sum::<usize>() + 3 * widths.len() + 1) * 3 + 1;
+    let mut out = String::with_capacity(line_bytes * (rows.len() + 4));
+    rule(&mut out, '┌', '─', '┬', '┐');
+    line(&mut out, &mut header.iter().copied());
+    rule(&mut out, '╞', '═', '╪', '╡');
+    for row in rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    rule(&mut out, '└', '─', '┴', '┘');
+    out
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
@@ -62,7 +126,7 @@ pub fn crawl_summary(
     classified: crate::crawl::ClassifyCounts,
     stories: crate::crawl::StoryCounts,
 ) {
-    let mut t = table(&[
+    let header = [
         "feed",
         "status",
         "items",
@@ -70,7 +134,8 @@ pub fn crawl_summary(
         "updated",
         "also in other feeds",
         "time",
-    ]);
+    ];
+    let mut rows = Vec::with_capacity(reports.len());
     let (mut ok, mut nm, mut failed, mut new, mut updated) = (0, 0, 0, 0, 0);
     for r in reports {
         let (status, items, n, u, l) = match &r.outcome {
@@ -115,7 +180,7 @@ pub fn crawl_summary(
                 )
             }
         };
-        t.add_row(vec![
+        rows.push(vec![
             truncate(r.label(), 40),
             status,
             items,
@@ -125,7 +190,7 @@ pub fn crawl_summary(
             format!("{:.1}s", r.elapsed.as_secs_f64()),
         ]);
     }
-    println!("{t}");
+    print_table(&header, rows);
     println!(
         "{} feeds: {ok} ok, {nm} not modified, {failed} failed; {new} new articles, {updated} updated; {total_articles} articles stored",
         reports.len()
@@ -879,6 +944,53 @@ pub fn alert_detail(a: &crate::store::AlertRow, articles: &[crate::store::StoryA
 mod tests {
     use super::*;
     use crate::daemon::CycleSummary;
+
+    /// comfy-table's drawing of a table, as `print_table` prints it.
+    fn comfy(header: &[&str], rows: &[Vec<String>]) -> String {
+        let mut t = table(header);
+        t.add_rows(rows.to_vec());
+        format!("{t}\n")
+    }
+
+    #[test]
+    fn a_plain_table_is_drawn_as_comfy_table_draws_it() {
+        let header = ["feed", "status", "also in other feeds", "time"];
+        let rows = vec![
+            vec![
+                "The Register".into(),
+                "not modified".into(),
+                String::new(),
+                "0.0s".into(),
+            ],
+            vec![
+                "A much longer feed name #0001".into(),
+                "ok".into(),
+                "12".into(),
+                "1.5s".into(),
+            ],
+        ];
+        assert_eq!(plain_table(&header, &rows), comfy(&header, &rows));
+        assert_eq!(plain_table(&header, &[]), comfy(&header, &[]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_tables_match_comfy_table(
+            header in proptest::collection::vec("[ -~]{1,12}", 1..6),
+            rows in proptest::collection::vec(proptest::collection::vec("[ -~]{0,20}", 0..7), 0..6),
+        ) {
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            // Every row as wide as the header, as the crawl summary's are.
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|mut r| {
+                    r.resize(header.len(), String::new());
+                    r
+                })
+                .collect();
+            proptest::prop_assert_eq!(plain_table(&header, &rows), comfy(&header, &rows));
+        }
+    }
 
     #[test]
     fn short_duration_keeps_two_units_rounded() {

@@ -153,7 +153,7 @@ fn convert(feed: Feed, base_url: &str) -> ParsedFeed {
             .title
             .map(|t| html::to_text(&t.content))
             .filter(|t| !t.is_empty()),
-        site_url: pick_link(&feed.links, base.as_ref()),
+        site_url: pick_link(&feed.links, base.as_ref()).map(String::from),
         lang: feed_lang,
         ttl_minutes: feed.ttl,
         update_period_secs: None,
@@ -162,7 +162,9 @@ fn convert(feed: Feed, base_url: &str) -> ParsedFeed {
 }
 
 fn convert_entry(e: &Entry, base: Option<&Url>, feed_lang: Option<&str>) -> Option<ParsedItem> {
-    let url = pick_link(&e.links, base);
+    let link = pick_link(&e.links, base);
+    let canonical_url = link.clone().and_then(crate::dedup::canonical_of);
+    let url = link.map(String::from);
     let guid = Some(e.id.trim().to_owned()).filter(|g| !g.is_empty());
     let title = e.title.as_ref().map(text_of).unwrap_or_default();
     let body = match (&e.summary, &e.content) {
@@ -180,6 +182,7 @@ fn convert_entry(e: &Entry, base: Option<&Url>, feed_lang: Option<&str>) -> Opti
     Some(ParsedItem {
         guid,
         url,
+        canonical_url,
         title,
         summary_html,
         summary_text,
@@ -198,7 +201,7 @@ fn text_of(t: &Text) -> String {
 }
 
 /// The entry's article link: an `alternate` (or unlabelled) link, else the first.
-fn pick_link(links: &[Link], base: Option<&Url>) -> Option<String> {
+fn pick_link(links: &[Link], base: Option<&Url>) -> Option<Url> {
     let link = links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
@@ -208,8 +211,8 @@ fn pick_link(links: &[Link], base: Option<&Url>) -> Option<String> {
         return None;
     }
     match Url::parse(href) {
-        Ok(u) => Some(u.into()),
-        Err(_) => base.and_then(|b| b.join(href).ok()).map(String::from),
+        Ok(u) => Some(u),
+        Err(_) => base.and_then(|b| b.join(href).ok()),
     }
 }
 
@@ -222,6 +225,47 @@ pub fn normalise_lang(tag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_item_carries_the_canonical_url_of_its_link() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/feeds");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(doc) = parse_feed(&std::fs::read(&path).unwrap(), None, BASE) else {
+                continue;
+            };
+            for item in &doc.items {
+                let expected = item.url.as_deref().and_then(crate::dedup::canonical_url);
+                assert_eq!(item.canonical_url, expected, "{}: {:?}", path.display(), item.url);
+                seen += usize::from(expected.is_some());
+            }
+        }
+        // Relative links, tracking parameters and fragments among them.
+        let doc = parse_feed(
+            b"<rss version=\"2.0\"><channel><title>T</title>\
+              <item><title>A</title><link>/a/b/?utm_source=x&amp;z=1&amp;a=2#top</link></item>\
+              <item><title>B</title><link>HTTPS://News.Example:443/c</link></item></channel></rss>",
+            None,
+            BASE,
+        )
+        .unwrap();
+        let canon: Vec<_> = doc.items.iter().map(|i| i.canonical_url.as_deref()).collect();
+        assert_eq!(
+            canon,
+            [
+                Some("https://news.example/a/b/?a=2&z=1"),
+                Some("https://news.example/c")
+            ]
+        );
+        for item in &doc.items {
+            assert_eq!(
+                item.canonical_url,
+                item.url.as_deref().and_then(crate::dedup::canonical_url)
+            );
+        }
+        assert!(seen > 20, "{seen}");
+    }
 
     const BASE: &str = "https://news.example/feed.xml";
 

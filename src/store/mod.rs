@@ -386,12 +386,18 @@ impl Store {
         } else {
             before
         };
-        let by_url: HashMap<&str, &FeedRow> = all.iter().map(|r| (r.url.as_str(), r)).collect();
-        Ok(feeds
-            .iter()
-            .filter(|f| f.enabled)
-            .filter_map(|f| by_url.get(f.url.as_str()).map(|r| (*r).clone()))
-            .collect())
+        let order: Vec<usize> = {
+            let by_url: HashMap<&str, usize> =
+                all.iter().enumerate().map(|(i, r)| (r.url.as_str(), i)).collect();
+            feeds
+                .iter()
+                .filter(|f| f.enabled)
+                .filter_map(|f| by_url.get(f.url.as_str()).copied())
+                .collect()
+        };
+        // Moved out, not cloned (a configured URL is listed once).
+        let mut rows: Vec<Option<FeedRow>> = all.into_iter().map(Some).collect();
+        Ok(order.into_iter().filter_map(|i| rows[i].take()).collect())
     }
 
     /// Every known feed, configured ones first, with its health.
@@ -756,11 +762,14 @@ impl Store {
     ) -> Result<Option<Vec<StoreCounts>>, StoreError> {
         let tx = begin_batch(&mut self.conn)?;
         let mut counts = Vec::with_capacity(writes.len());
-        for w in writes {
-            match apply_write(&tx, now, w) {
-                Ok(c) => counts.push(c),
-                // Dropping the transaction rolls it back.
-                Err(_) => return Ok(None),
+        {
+            let mut stmts = None;
+            for w in writes {
+                match apply_write(&tx, &mut stmts, now, w) {
+                    Ok(c) => counts.push(c),
+                    // Dropping the transaction rolls it back.
+                    Err(_) => return Ok(None),
+                }
             }
         }
         commit_batch(tx)?;
@@ -776,16 +785,19 @@ impl Store {
     ) -> Result<Vec<Result<StoreCounts, StoreError>>, StoreError> {
         let tx = begin_batch(&mut self.conn)?;
         let mut results = Vec::with_capacity(writes.len());
-        for w in writes {
-            tx.execute_batch("SAVEPOINT feed_write").ctx("open savepoint")?;
-            let r = apply_write(&tx, now, w);
-            if r.is_ok() {
-                tx.execute_batch("RELEASE feed_write").ctx("release savepoint")?;
-            } else {
-                tx.execute_batch("ROLLBACK TO feed_write; RELEASE feed_write")
-                    .ctx("roll back savepoint")?;
+        {
+            let mut stmts = None;
+            for w in writes {
+                tx.execute_batch("SAVEPOINT feed_write").ctx("open savepoint")?;
+                let r = apply_write(&tx, &mut stmts, now, w);
+                if r.is_ok() {
+                    tx.execute_batch("RELEASE feed_write").ctx("release savepoint")?;
+                } else {
+                    tx.execute_batch("ROLLBACK TO feed_write; RELEASE feed_write")
+                        .ctx("roll back savepoint")?;
+                }
+                results.push(r);
             }
-            results.push(r);
         }
         commit_batch(tx)?;
         Ok(results)
@@ -915,6 +927,18 @@ impl Store {
             row.feeds.retain(|f| seen.insert(f.clone()));
         }
         Ok(out)
+    }
+
+    /// The profile fingerprint of the decision on the newest article.
+    pub fn latest_decision_profile(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT profile FROM classifications ORDER BY article_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read the latest decision's profile")
     }
 
     /// Is any article without a decision? (Counts, not a join: cheap.)
@@ -1542,7 +1566,69 @@ pub enum Write {
     },
 }
 
-fn apply_write(conn: &Connection, now: DateTime<Utc>, w: &Write) -> Result<StoreCounts, StoreError> {
+/// The statements every stored item runs, taken from the statement cache
+/// once per write batch instead of once per item (the cache lookups, which
+/// hash each statement's SQL, were about 3% of a cold crawl's CPU).
+struct ItemStmts<'c> {
+    lookup: rusqlite::CachedStatement<'c>,
+    by_canonical: rusqlite::CachedStatement<'c>,
+    by_hash: rusqlite::CachedStatement<'c>,
+    insert: rusqlite::CachedStatement<'c>,
+    link: rusqlite::CachedStatement<'c>,
+    decision: rusqlite::CachedStatement<'c>,
+    feed_state: rusqlite::CachedStatement<'c>,
+}
+
+const SQL_ITEM_LOOKUP: &str = "SELECT a.id, a.content_hash, a.feed_id FROM feed_articles fa
+     JOIN articles a ON a.id = fa.article_id
+     WHERE fa.feed_id = ?1 AND fa.guid = ?2";
+const SQL_BY_CANONICAL: &str = "SELECT id FROM articles WHERE canonical_url = ?1";
+const SQL_BY_HASH: &str = "SELECT id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1";
+const SQL_ITEM_INSERT: &str = "INSERT INTO articles (feed_id, guid, url, canonical_url, title, summary_text,
+         summary_html, lang, published, first_seen, content_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+const SQL_FEED_LINK: &str =
+    "INSERT INTO feed_articles (feed_id, guid, article_id, first_seen) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT DO NOTHING";
+const SQL_DECISION: &str =
+    "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
+         evidence, profile, classified_at, follow_up)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
+         score = excluded.score, event = excluded.event, chips = excluded.chips,
+         entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
+         profile = excluded.profile, classified_at = excluded.classified_at,
+         follow_up = excluded.follow_up";
+const SQL_FEED_STATE: &str = "UPDATE feeds SET etag = ?2, last_modified = ?3, last_fetch = ?4, last_ok = ?4,
+         last_status = 'ok', last_error = NULL, consecutive_failures = 0,
+         retry_after = NULL, title = COALESCE(?5, title),
+         site_url = COALESCE(?6, site_url), feed_lang = COALESCE(?7, feed_lang),
+         ttl_minutes = ?8, discovered_url = ?9, update_period_secs = ?10, max_age_secs = ?11
+     WHERE id = ?1";
+
+impl<'c> ItemStmts<'c> {
+    fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        let get = |sql: &str, what: &'static str| conn.prepare_cached(sql).ctx(what);
+        Ok(Self {
+            lookup: get(SQL_ITEM_LOOKUP, "prepare item lookup")?,
+            by_canonical: get(SQL_BY_CANONICAL, "prepare url lookup")?,
+            by_hash: get(SQL_BY_HASH, "prepare copy lookup")?,
+            insert: get(SQL_ITEM_INSERT, "prepare item insert")?,
+            link: get(SQL_FEED_LINK, "prepare feed link")?,
+            decision: get(SQL_DECISION, "prepare decision")?,
+            feed_state: get(SQL_FEED_STATE, "prepare feed state")?,
+        })
+    }
+}
+
+/// Apply one write. `stmts` holds the batch's item statements, prepared
+/// by the first document (a batch of 304s never needs them).
+fn apply_write<'c>(
+    conn: &'c Connection,
+    stmts: &mut Option<ItemStmts<'c>>,
+    now: DateTime<Utc>,
+    w: &Write,
+) -> Result<StoreCounts, StoreError> {
     match w {
         Write::NotModified { feed, max_age } => {
             conn.prepare_cached(
@@ -1571,7 +1657,13 @@ fn apply_write(conn: &Connection, now: DateTime<Utc>, w: &Write) -> Result<Store
             .ctx("record failure")?;
             Ok(StoreCounts::default())
         }
-        Write::Document { feed, meta, doc } => apply_document(conn, *feed, now, meta, doc),
+        Write::Document { feed, meta, doc } => {
+            let s = match stmts {
+                Some(s) => s,
+                None => stmts.insert(ItemStmts::new(conn)?),
+            };
+            apply_document(conn, s, *feed, now, meta, doc)
+        }
     }
 }
 
@@ -1618,11 +1710,7 @@ impl PreparedDoc {
     }
 
     pub fn new(doc: ParsedFeed) -> Self {
-        let canon: Vec<Option<String>> = doc
-            .items
-            .iter()
-            .map(|i| i.url.as_deref().and_then(dedup::canonical_url))
-            .collect();
+        let canon: Vec<Option<String>> = doc.items.iter().map(|i| i.canonical_url.clone()).collect();
         // A guid shared by items with different links is not an identity
         // (some feeds give every item the site's address): those items are
         // keyed by their link instead.
@@ -1660,6 +1748,7 @@ impl PreparedDoc {
 
 fn apply_document(
     conn: &Connection,
+    s: &mut ItemStmts<'_>,
     feed: FeedId,
     now: DateTime<Utc>,
     meta: &FetchMeta,
@@ -1668,31 +1757,23 @@ fn apply_document(
     let mut counts = StoreCounts::default();
     let doc = &prepared.doc;
     for p in &prepared.items {
-        store_item(conn, feed, now, p, &doc.items[p.index], &mut counts)?;
+        store_item(conn, s, feed, now, p, &doc.items[p.index], &mut counts)?;
     }
-    conn.prepare_cached(
-        "UPDATE feeds SET etag = ?2, last_modified = ?3, last_fetch = ?4, last_ok = ?4,
-             last_status = 'ok', last_error = NULL, consecutive_failures = 0,
-             retry_after = NULL, title = COALESCE(?5, title),
-             site_url = COALESCE(?6, site_url), feed_lang = COALESCE(?7, feed_lang),
-             ttl_minutes = ?8, discovered_url = ?9, update_period_secs = ?10, max_age_secs = ?11
-         WHERE id = ?1",
-    )
-    .ctx("prepare feed state")?
-    .execute(params![
-        feed.0,
-        meta.etag,
-        meta.last_modified,
-        ts(now),
-        doc.title,
-        doc.site_url,
-        doc.lang,
-        doc.ttl_minutes,
-        meta.discovered_url,
-        doc.update_period_secs.map(|s| s.min(i64::MAX as u64) as i64),
-        meta.max_age.map(|d| d.as_secs() as i64),
-    ])
-    .ctx("update feed state")?;
+    s.feed_state
+        .execute(params![
+            feed.0,
+            meta.etag,
+            meta.last_modified,
+            ts(now),
+            doc.title,
+            doc.site_url,
+            doc.lang,
+            doc.ttl_minutes,
+            meta.discovered_url,
+            doc.update_period_secs.map(|s| s.min(i64::MAX as u64) as i64),
+            meta.max_age.map(|d| d.as_secs() as i64),
+        ])
+        .ctx("update feed state")?;
     Ok(counts)
 }
 
@@ -1738,18 +1819,19 @@ fn save_decision(
     id: ArticleId,
     d: &StoredDecision,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO classifications (article_id, relevant, score, event, chips, entities, lang,
-             evidence, profile, classified_at, follow_up)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT(article_id) DO UPDATE SET relevant = excluded.relevant,
-             score = excluded.score, event = excluded.event, chips = excluded.chips,
-             entities = excluded.entities, lang = excluded.lang, evidence = excluded.evidence,
-             profile = excluded.profile, classified_at = excluded.classified_at,
-             follow_up = excluded.follow_up",
-    )
-    .ctx("prepare decision")?
-    .execute(params![
+    let mut stmt = conn.prepare_cached(SQL_DECISION).ctx("prepare decision")?;
+    save_decision_with(conn, &mut stmt, now, id, d)
+}
+
+/// [`save_decision`] with its insert statement prepared already.
+fn save_decision_with(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    now: DateTime<Utc>,
+    id: ArticleId,
+    d: &StoredDecision,
+) -> Result<(), StoreError> {
+    stmt.execute(params![
         id.0,
         d.relevant,
         d.score,
@@ -1843,6 +1925,7 @@ fn commit_batch(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
 
 fn store_item(
     tx: &Connection,
+    s: &mut ItemStmts<'_>,
     feed: FeedId,
     now: DateTime<Utc>,
     p: &PreparedItem,
@@ -1850,13 +1933,8 @@ fn store_item(
     counts: &mut StoreCounts,
 ) -> Result<(), StoreError> {
     let (key, hash) = (p.key.as_str(), p.hash);
-    let existing: Option<(i64, i64, i64)> = tx
-        .prepare_cached(
-            "SELECT a.id, a.content_hash, a.feed_id FROM feed_articles fa
-             JOIN articles a ON a.id = fa.article_id
-             WHERE fa.feed_id = ?1 AND fa.guid = ?2",
-        )
-        .ctx("prepare item lookup")?
+    let existing: Option<(i64, i64, i64)> = s
+        .lookup
         .query_row(params![feed.0, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .ctx("look up item")?;
@@ -1912,7 +1990,7 @@ fn store_item(
                 .execute([id])
                 .ctx("drop stale classification")?;
             if let Some(d) = &p.decision {
-                save_decision(tx, now, ArticleId(id), d)?;
+                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d)?;
                 counts.relevant += usize::from(d.relevant);
             }
             counts.updated += 1;
@@ -1923,17 +2001,15 @@ fn store_item(
     let canonical = &p.canonical;
     let mut same: Option<i64> = None;
     if let Some(c) = canonical {
-        same = tx
-            .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")
-            .ctx("prepare url lookup")?
+        same = s
+            .by_canonical
             .query_row([c], |r| r.get(0))
             .optional()
             .ctx("look up canonical url")?;
     }
     if same.is_none() && p.copy_detectable {
-        same = tx
-            .prepare_cached("SELECT id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1")
-            .ctx("prepare copy lookup")?
+        same = s
+            .by_hash
             .query_row([hash], |r| r.get(0))
             .optional()
             .ctx("look up exact copy")?;
@@ -1951,26 +2027,21 @@ fn store_item(
             id
         }
         None => {
-            tx.prepare_cached(
-                "INSERT INTO articles (feed_id, guid, url, canonical_url, title, summary_text,
-                     summary_html, lang, published, first_seen, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .ctx("prepare item insert")?
-            .execute(params![
-                feed.0,
-                key,
-                item.url,
-                canonical,
-                item.title,
-                item.summary_text,
-                item.summary_html,
-                item.lang,
-                item.published.map(ts),
-                ts(now),
-                hash,
-            ])
-            .ctx("insert item")?;
+            s.insert
+                .execute(params![
+                    feed.0,
+                    key,
+                    item.url,
+                    canonical,
+                    item.title,
+                    item.summary_text,
+                    item.summary_html,
+                    item.lang,
+                    item.published.map(ts),
+                    ts(now),
+                    hash,
+                ])
+                .ctx("insert item")?;
             counts.new += 1;
             let id = tx.last_insert_rowid();
             if near_dup_candidate && !p.minhash.is_empty() {
@@ -1986,19 +2057,15 @@ fn store_item(
                 }
             }
             if let Some(d) = &p.decision {
-                save_decision(tx, now, ArticleId(id), d)?;
+                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d)?;
                 counts.relevant += usize::from(d.relevant);
             }
             id
         }
     };
-    tx.prepare_cached(
-        "INSERT INTO feed_articles (feed_id, guid, article_id, first_seen) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO NOTHING",
-    )
-    .ctx("prepare feed link")?
-    .execute(params![feed.0, key, article, ts(now)])
-    .ctx("link item to feed")?;
+    s.link
+        .execute(params![feed.0, key, article, ts(now)])
+        .ctx("link item to feed")?;
     Ok(())
 }
 
@@ -2052,9 +2119,11 @@ mod tests {
     use crate::model::ParsedItem;
 
     fn item(guid: &str, title: &str, text: &str) -> ParsedItem {
+        let url = format!("https://n.example/{guid}");
         ParsedItem {
             guid: Some(guid.into()),
-            url: Some(format!("https://n.example/{guid}")),
+            canonical_url: dedup::canonical_url(&url),
+            url: Some(url),
             title: title.into(),
             summary_text: text.into(),
             summary_html: text.into(),

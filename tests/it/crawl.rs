@@ -354,3 +354,123 @@ fn concurrent_fetches_respect_per_host_limit() {
         peak.load(Ordering::SeqCst)
     );
 }
+
+/// A server of one feed with an ETag that answers 304 to it; `next()`
+/// switches to the second body (a new ETag).
+fn two_versions(first: &str, second: &str) -> (TestServer, Arc<AtomicUsize>) {
+    let bodies = [fixture(first), fixture(second)];
+    let version = Arc::new(AtomicUsize::new(0));
+    let v = version.clone();
+    let server = TestServer::start(move |req| {
+        let n = v.load(Ordering::SeqCst);
+        let etag = format!("\"v{n}\"");
+        if req.header("if-none-match") == Some(etag.as_str()) {
+            return Reply::status(304);
+        }
+        Reply::ok(bodies[n].clone()).with_header("ETag", &etag)
+    });
+    (server, version)
+}
+
+#[test]
+fn the_profile_is_parsed_only_when_an_article_needs_a_decision() {
+    let (server, version) = two_versions("feeds/rss20.xml", "feeds/atom10.atom");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.toml");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/topics/chip-exports.toml"
+    ))
+    .unwrap();
+    std::fs::write(&profile, &text).unwrap();
+    let app = TestApp::new(
+        &[("f", server.url("/feed"))],
+        &format!("[topic]\nprofile = {:?}\n", profile.display().to_string()),
+    );
+    let crawl = || app.run(&["-vv", "crawl", "--no-progress"]);
+    let loaded = |err: &str| err.contains("topic profile loaded");
+
+    // A fresh database: parsed before anything is fetched.
+    let (code, _, err) = crawl();
+    assert_eq!(code, 0, "{err}");
+    assert!(loaded(&err), "{err}");
+    // Every feed 304, nothing waiting for a decision: not parsed at all.
+    let (code, out, err) = crawl();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("not modified"), "{out}");
+    assert!(!loaded(&err), "{err}");
+    // New items: parsed when they need their decisions, and they get them.
+    version.store(1, Ordering::SeqCst);
+    let (code, _, err) = crawl();
+    assert_eq!(code, 0, "{err}");
+    assert!(loaded(&err), "{err}");
+    let rows = app.export();
+    assert!(rows.len() > 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["relevant"].is_boolean()), "{rows:?}");
+    // An edited profile is parsed up front, so a broken one stops even a
+    // crawl that would fetch nothing.
+    std::fs::write(
+        &profile,
+        text.replacen("[profile]", "[profile]\nunknown_key = 1", 1),
+    )
+    .unwrap();
+    let (code, _, err) = crawl();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("profile.toml"), "{err}");
+    assert_eq!(
+        server.requests("/feed").len(),
+        3,
+        "nothing fetched with a broken profile"
+    );
+}
+
+/// A profile parsed lazily that turns out to be broken (a text the latest
+/// decision was made with, refused by a stricter build) fails the crawl
+/// with the profile's error: nothing of the feed is stored and the feed is
+/// not marked failing, since the fault is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_broken_on_first_use_fails_the_crawl_not_the_feed() {
+    use chipwatch::crawl::{FeedError, FeedOutcome, LazyProfile};
+    let server = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "database = \"test.db\"\n[[feeds]]\nurl = \"{}\"\n",
+        server.url("/feeds/rss20.xml")
+    );
+    let loc = chipwatch::config::Locations {
+        env_config: None,
+        cwd: dir.path().to_path_buf(),
+        config_dir: None,
+        data_dir: None,
+    };
+    let cfg = chipwatch::config::parse(&text, "test.toml", dir.path(), &loc).unwrap();
+    let db = chipwatch::store::Db::open(dir.path().join("test.db"))
+        .await
+        .unwrap();
+    let feeds = cfg.feeds.clone();
+    let rows = db.call(move |s| s.sync_feeds(&feeds)).await.unwrap();
+    let fetcher = chipwatch::fetch::Fetcher::new(&cfg.http).unwrap();
+    let profile = Arc::new(LazyProfile::new(
+        "[profile]\nname = 1\n".into(),
+        "bad.toml".into(),
+    ));
+
+    let reports = chipwatch::crawl::crawl(&db, &fetcher, &profile, rows, 4, |_| {}).await;
+    assert_eq!(reports.len(), 1);
+    assert!(
+        matches!(reports[0].outcome, FeedOutcome::Failed(FeedError::Profile(_))),
+        "{:?}",
+        reports[0].outcome
+    );
+    let error = profile.error().expect("the profile was needed and failed");
+    assert!(error.to_string().contains("bad.toml"), "{error}");
+    let backlog = chipwatch::crawl::classify_pending(&db, profile.clone()).await;
+    assert!(backlog.is_ok(), "nothing waits for a decision: {backlog:?}");
+    let (count, rows) = db
+        .call(|s| (s.article_count().unwrap(), s.feeds().unwrap()))
+        .await;
+    assert_eq!(count, 0, "nothing stored");
+    assert_eq!(rows[0].consecutive_failures, 0, "{:?}", rows[0]);
+    assert_eq!(rows[0].last_error, None);
+    assert_eq!(rows[0].last_ok, None, "no document stored: {:?}", rows[0]);
+}
