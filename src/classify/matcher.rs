@@ -297,6 +297,64 @@ fn report_all<A: Automaton>(
 mod tests {
     use super::*;
 
+    /// The fallback for a profile too large for a DFA: the contiguous NFA
+    /// scans, lanes and all, exactly as the DFA does.
+    #[test]
+    fn nfa_fallback_scans_as_the_dfa() {
+        let patterns = [
+            "export controls",
+            "controls",
+            "h20",
+            "nvidia h20",
+            "中国",
+            "芯片",
+            "a",
+            "aa",
+            "x-y",
+        ];
+        let Machine::Dfa(dfa) = Machine::build(&patterns) else {
+            panic!("a small DFA builds")
+        };
+        let nfa = contiguous::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .expect("builds");
+        let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(1);
+        let pieces = [
+            "export ",
+            "controls",
+            "nvidia h20",
+            "中国",
+            "芯",
+            "a",
+            "x-y",
+            "\u{0}",
+            "é",
+            " ",
+        ];
+        let mut seed = 11u64;
+        for len in [0, 1, 7, 40, 300, 5000] {
+            let mut text = Vec::new();
+            while text.len() < len {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.extend_from_slice(pieces[(seed >> 33) as usize % pieces.len()].as_bytes());
+            }
+            let mut by_dfa = Vec::new();
+            scan(&dfa, &text, longest, &mut |lane, at, n, p| {
+                by_dfa.push((lane, at, n, p))
+            });
+            let mut by_nfa = Vec::new();
+            scan(&nfa, &text, longest, &mut |lane, at, n, p| {
+                by_nfa.push((lane, at, n, p))
+            });
+            assert_eq!(by_nfa, by_dfa, "text of {len} bytes");
+            assert!(len < 300 || by_dfa.len() > 10, "the text holds terms");
+        }
+    }
+
     /// Every lane layout must find exactly what the crate's own overlapping
     /// search finds.
     #[test]
