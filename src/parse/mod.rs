@@ -63,16 +63,28 @@ pub fn parse_feed(
 
 /// The RSS 1.0 syndication module's hint (`sy:updatePeriod`, default
 /// daily, divided by `sy:updateFrequency`, default 1), in seconds. feed-rs
-/// drops it, so it is read off the text.
+/// drops it, so it is read off the text: the first of each element, found
+/// in one vectorised pass over the document (two substring searches were
+/// about 2% of a cold crawl).
 fn update_period(text: &str) -> Option<u64> {
-    fn element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-        let open = format!("<sy:{name}>");
-        let start = text.find(&open)? + open.len();
+    const OPEN: &str = "<sy:update";
+    let content = |start: usize| {
         let end = text[start..].find('<')?;
         Some(text[start..start + end].trim())
+    };
+    let (mut period, mut frequency) = (None, None);
+    for at in memchr::memmem::find_iter(text.as_bytes(), OPEN) {
+        let rest = &text[at + OPEN.len()..];
+        if period.is_none() && rest.starts_with("Period>") {
+            period = Some(content(at + OPEN.len() + "Period>".len()));
+        } else if frequency.is_none() && rest.starts_with("Frequency>") {
+            frequency = Some(content(at + OPEN.len() + "Frequency>".len()));
+        }
+        if period.is_some() && frequency.is_some() {
+            break;
+        }
     }
-    let period = element(text, "updatePeriod");
-    let frequency = element(text, "updateFrequency");
+    let (period, frequency) = (period.flatten(), frequency.flatten());
     if period.is_none() && frequency.is_none() {
         return None;
     }
@@ -324,6 +336,16 @@ mod tests {
         assert_eq!(
             parse("<sy:updatePeriod> daily </sy:updatePeriod>").update_period_secs,
             Some(86_400)
+        );
+        // Another element of the module first, the frequency before the
+        // period, and a second period: the first of each counts.
+        assert_eq!(
+            parse(
+                "<sy:updateBase>2000-01-01T12:00+00:00</sy:updateBase><sy:updateFrequency>3</sy:updateFrequency>\
+                 <sy:updatePeriod>weekly</sy:updatePeriod><sy:updatePeriod>hourly</sy:updatePeriod>"
+            )
+            .update_period_secs,
+            Some(7 * 86_400 / 3)
         );
         assert_eq!(
             parse("<sy:updateFrequency>4</sy:updateFrequency>").update_period_secs,
