@@ -553,15 +553,27 @@ fn stored(profile: &Profile, d: &classify::Decision<'_>) -> StoredDecision {
         relevant: d.relevant,
         score: f64::from(d.score),
         event: d.event.map(|e| e.as_str().to_owned()),
-        chips: serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into()),
-        entities: serde_json::to_string(&StoredEntities {
-            agencies: &d.agencies,
-            companies: &d.companies,
-            countries: &d.countries,
-            keys: &d.keys,
-            topics: &d.topics,
-        })
-        .unwrap_or_else(|_| "{}".into()),
+        // Most articles name no chip and no entity: their JSON is known.
+        chips: if d.chips.is_empty() {
+            "[]".to_owned()
+        } else {
+            serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into())
+        },
+        entities: if [&d.agencies, &d.companies, &d.countries, &d.keys, &d.topics]
+            .iter()
+            .all(|xs| xs.is_empty())
+        {
+            NO_ENTITIES.to_owned()
+        } else {
+            serde_json::to_string(&StoredEntities {
+                agencies: &d.agencies,
+                companies: &d.companies,
+                countries: &d.countries,
+                keys: &d.keys,
+                topics: &d.topics,
+            })
+            .unwrap_or_else(|_| "{}".into())
+        },
         lang: d.lang.clone(),
         // Evidence is kept where a rule fired; `explain` recomputes the rest.
         evidence: if d.rules.is_empty() && d.negatives.is_empty() {
@@ -573,6 +585,9 @@ fn stored(profile: &Profile, d: &classify::Decision<'_>) -> StoredDecision {
         follow_up: d.follow_up,
     }
 }
+
+/// The stored entities of a decision that names none.
+const NO_ENTITIES: &str = r#"{"agencies":[],"companies":[],"countries":[],"keys":[],"topics":[]}"#;
 
 /// A decision's entities as stored: written straight to JSON, without
 /// building a `serde_json::Value` first. The fields are in the order a
@@ -737,5 +752,16 @@ mod tests {
         })
         .to_string();
         assert_eq!(stored, value);
+        let none: Vec<&str> = Vec::new();
+        let empty = serde_json::to_string(&StoredEntities {
+            agencies: &none,
+            companies: &none,
+            countries: &none,
+            keys: &none,
+            topics: &none,
+        })
+        .unwrap();
+        assert_eq!(NO_ENTITIES, empty);
+        assert_eq!(serde_json::to_string(&none).unwrap(), "[]");
     }
 }

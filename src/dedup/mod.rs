@@ -99,41 +99,43 @@ pub fn canonical_of(mut url: Url) -> Option<String> {
 /// Fingerprint of an article's visible content: title and text, case and
 /// white space folded. Equal fingerprints mean an exact copy.
 pub fn content_hash(title: &str, text: &str) -> u64 {
-    let mut buf = String::with_capacity(title.len() + text.len() + 1);
+    let mut buf: Vec<u8> = Vec::with_capacity(title.len() + text.len() + 1);
     for part in [title, "\u{1}", text] {
         if part.is_ascii() {
-            // The same bytes as the general path below, without decoding:
-            // ASCII white space is `' '` and `'\t'..='\r'`, and ASCII
-            // letters lower-case to ASCII letters.
-            let (mut started, mut gap) = (false, false);
-            for c in part.bytes().map(char::from) {
-                if matches!(c, ' ' | '\t'..='\r') {
-                    gap = started;
-                } else {
-                    if gap {
-                        buf.push(' ');
-                        gap = false;
-                    }
-                    buf.push(c.to_ascii_lowercase());
-                    started = true;
+            // The same bytes as the general path below, a word at a time
+            // without decoding: ASCII white space is `' '` and
+            // `'\t'..='\r'`, and ASCII letters lower-case to ASCII letters.
+            let words = part
+                .as_bytes()
+                .split(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+                .filter(|w| !w.is_empty());
+            for (i, word) in words.enumerate() {
+                if i > 0 {
+                    buf.push(b' ');
                 }
+                let start = buf.len();
+                buf.extend_from_slice(word);
+                buf[start..].make_ascii_lowercase();
             }
             continue;
         }
         for (i, word) in part.split_whitespace().enumerate() {
             if i > 0 {
-                buf.push(' ');
+                buf.push(b' ');
             }
+            let start = buf.len();
             if word.is_ascii() {
-                let start = buf.len();
-                buf.push_str(word);
+                buf.extend_from_slice(word.as_bytes());
                 buf[start..].make_ascii_lowercase();
             } else {
-                buf.extend(word.chars().flat_map(char::to_lowercase));
+                let mut utf8 = [0; 4];
+                for c in word.chars().flat_map(char::to_lowercase) {
+                    buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                }
             }
         }
     }
-    xxh3_64(buf.as_bytes())
+    xxh3_64(&buf)
 }
 
 /// Is there enough content for an exact-copy match across outlets to be
@@ -200,6 +202,16 @@ mod tests {
         xxh3_64(buf.as_bytes())
     }
 
+    proptest::proptest! {
+        #[test]
+        fn content_hash_matches_the_reference_on_any_text(
+            title in "[aZ \t\n\x0b\x0c\r\x1cÉß\u{a0}\u{1}]{0,12}",
+            text in "[bY \t\n\x0b\x0c\r\x1fΣ中\u{2003}\u{1}]{0,24}",
+        ) {
+            proptest::prop_assert_eq!(content_hash(&title, &text), content_hash_reference(&title, &text));
+        }
+    }
+
     #[test]
     fn content_hash_ascii_fast_path_matches_the_reference() {
         for (title, text) in [
@@ -213,6 +225,8 @@ mod tests {
             ("\u{1}", "a\u{1}B"),
             (" \x0c lead and trail \x0b", "\t\t"),
             ("MiXeD ascii", "and ünïcode\u{a0}words  Here "),
+            ("a \t\n\x0b\x0c\r b", "\x1c\x1f x \x1c"),
+            ("\n", " only  space \r\n"),
         ] {
             assert_eq!(
                 content_hash(title, text),
