@@ -297,21 +297,36 @@ fn report_all<A: Automaton>(
 mod tests {
     use super::*;
 
+    /// Terms for the tests: phrases that overlap, CJK, one-letter runs and
+    /// punctuation.
+    const PATTERNS: [&str; 9] = [
+        "export controls",
+        "controls",
+        "h20",
+        "nvidia h20",
+        "中国",
+        "芯片",
+        "a",
+        "aa",
+        "x-y",
+    ];
+
+    /// A small deterministic pseudo-random sequence (a linear congruential
+    /// generator), so that a failing case can be replayed.
+    fn generator(mut seed: u64) -> impl FnMut() -> usize {
+        move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        }
+    }
+
     /// The fallback for a profile too large for a DFA: the contiguous NFA
     /// scans, lanes and all, exactly as the DFA does.
     #[test]
     fn nfa_fallback_scans_as_the_dfa() {
-        let patterns = [
-            "export controls",
-            "controls",
-            "h20",
-            "nvidia h20",
-            "中国",
-            "芯片",
-            "a",
-            "aa",
-            "x-y",
-        ];
+        let patterns = PATTERNS;
         let Machine::Dfa(dfa) = Machine::build(&patterns) else {
             panic!("a small DFA builds")
         };
@@ -333,14 +348,11 @@ mod tests {
             "é",
             " ",
         ];
-        let mut seed = 11u64;
+        let mut next = generator(11);
         for len in [0, 1, 7, 40, 300, 5000] {
             let mut text = Vec::new();
             while text.len() < len {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                text.extend_from_slice(pieces[(seed >> 33) as usize % pieces.len()].as_bytes());
+                text.extend_from_slice(pieces[next() % pieces.len()].as_bytes());
             }
             let mut by_dfa = Vec::new();
             scan(&dfa, &text, longest, &mut |lane, at, n, p| {
@@ -359,16 +371,7 @@ mod tests {
     /// search finds.
     #[test]
     fn lanes_find_what_the_overlapping_search_finds() {
-        let patterns = [
-            "export controls",
-            "controls",
-            "h20",
-            "nvidia h20",
-            "中国",
-            "芯片",
-            "a",
-            "aa",
-        ];
+        let patterns = &PATTERNS[..8];
         let normalised: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
         let m = Matcher::new(&normalised);
         let reference = aho_corasick::AhoCorasick::builder()
@@ -378,13 +381,7 @@ mod tests {
         let words = [
             "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".",
         ];
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = generator(7);
         for batch in 0..200 {
             let texts: Vec<String> = (0..batch % 13)
                 .map(|_| {
