@@ -1570,6 +1570,7 @@ pub enum Write {
 /// once per write batch instead of once per item (the cache lookups, which
 /// hash each statement's SQL, were about 3% of a cold crawl's CPU).
 struct ItemStmts<'c> {
+    carries_any: rusqlite::CachedStatement<'c>,
     lookup: rusqlite::CachedStatement<'c>,
     by_canonical: rusqlite::CachedStatement<'c>,
     by_hash: rusqlite::CachedStatement<'c>,
@@ -1579,6 +1580,7 @@ struct ItemStmts<'c> {
     feed_state: rusqlite::CachedStatement<'c>,
 }
 
+const SQL_CARRIES_ANY: &str = "SELECT EXISTS (SELECT 1 FROM feed_articles WHERE feed_id = ?1)";
 const SQL_ITEM_LOOKUP: &str = "SELECT a.id, a.content_hash, a.feed_id FROM feed_articles fa
      JOIN articles a ON a.id = fa.article_id
      WHERE fa.feed_id = ?1 AND fa.guid = ?2";
@@ -1610,6 +1612,7 @@ impl<'c> ItemStmts<'c> {
     fn new(conn: &'c Connection) -> Result<Self, StoreError> {
         let get = |sql: &str, what: &'static str| conn.prepare_cached(sql).ctx(what);
         Ok(Self {
+            carries_any: get(SQL_CARRIES_ANY, "prepare feed lookup")?,
             lookup: get(SQL_ITEM_LOOKUP, "prepare item lookup")?,
             by_canonical: get(SQL_BY_CANONICAL, "prepare url lookup")?,
             by_hash: get(SQL_BY_HASH, "prepare copy lookup")?,
@@ -1756,8 +1759,19 @@ fn apply_document(
 ) -> Result<StoreCounts, StoreError> {
     let mut counts = StoreCounts::default();
     let doc = &prepared.doc;
+    // A feed that carries no article yet (its first crawl) has no item to
+    // look up: one query for the feed instead of one per item.
+    let carries_any: bool = s
+        .carries_any
+        .query_row([feed.0], |r| r.get(0))
+        .ctx("look up the feed's articles")?;
+    let place = Place {
+        feed,
+        now,
+        carries_any,
+    };
     for p in &prepared.items {
-        store_item(conn, s, feed, now, p, &doc.items[p.index], &mut counts)?;
+        store_item(conn, s, place, p, &doc.items[p.index], &mut counts)?;
     }
     s.feed_state
         .execute(params![
@@ -1820,16 +1834,19 @@ fn save_decision(
     d: &StoredDecision,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(SQL_DECISION).ctx("prepare decision")?;
-    save_decision_with(conn, &mut stmt, now, id, d)
+    save_decision_with(conn, &mut stmt, now, id, d, false)
 }
 
-/// [`save_decision`] with its insert statement prepared already.
+/// [`save_decision`] with its insert statement prepared already. `fresh`:
+/// the article was inserted in this transaction, so it has no earlier
+/// decision, is in no story and waits for no story pass.
 fn save_decision_with(
     conn: &Connection,
     stmt: &mut rusqlite::Statement<'_>,
     now: DateTime<Utc>,
     id: ArticleId,
     d: &StoredDecision,
+    fresh: bool,
 ) -> Result<(), StoreError> {
     stmt.execute(params![
         id.0,
@@ -1855,7 +1872,7 @@ fn save_decision_with(
         .ctx("prepare pending story")?
         .execute([id.0])
         .ctx("queue for the story pass")?;
-    } else {
+    } else if !fresh {
         conn.prepare_cached("DELETE FROM story_pending WHERE article_id = ?1")
             .ctx("prepare unqueue")?
             .execute([id.0])
@@ -1923,21 +1940,37 @@ fn commit_batch(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Where an item is stored: its feed, the time, and whether that feed
+/// carried any article before this document.
+#[derive(Clone, Copy)]
+struct Place {
+    feed: FeedId,
+    now: DateTime<Utc>,
+    carries_any: bool,
+}
+
 fn store_item(
     tx: &Connection,
     s: &mut ItemStmts<'_>,
-    feed: FeedId,
-    now: DateTime<Utc>,
+    place: Place,
     p: &PreparedItem,
     item: &ParsedItem,
     counts: &mut StoreCounts,
 ) -> Result<(), StoreError> {
+    let Place {
+        feed,
+        now,
+        carries_any,
+    } = place;
     let (key, hash) = (p.key.as_str(), p.hash);
-    let existing: Option<(i64, i64, i64)> = s
-        .lookup
-        .query_row(params![feed.0, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()
-        .ctx("look up item")?;
+    let existing: Option<(i64, i64, i64)> = if carries_any {
+        s.lookup
+            .query_row(params![feed.0, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .ctx("look up item")?
+    } else {
+        None
+    };
     if let Some((id, old_hash, origin)) = existing {
         // Only the feed that first carried an article edits it, so two feeds
         // with different excerpts do not overwrite each other on every crawl.
@@ -1990,7 +2023,7 @@ fn store_item(
                 .execute([id])
                 .ctx("drop stale classification")?;
             if let Some(d) = &p.decision {
-                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d)?;
+                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d, false)?;
                 counts.relevant += usize::from(d.relevant);
             }
             counts.updated += 1;
@@ -2057,7 +2090,7 @@ fn store_item(
                 }
             }
             if let Some(d) = &p.decision {
-                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d)?;
+                save_decision_with(tx, &mut s.decision, now, ArticleId(id), d, true)?;
                 counts.relevant += usize::from(d.relevant);
             }
             id
