@@ -119,18 +119,33 @@ pub fn content_hash(title: &str, text: &str) -> u64 {
             }
             continue;
         }
-        for (i, word) in part.split_whitespace().enumerate() {
-            if i > 0 {
+        // One pass: ASCII bytes as they are, other characters decoded one
+        // at a time. A space goes between words, none at either end.
+        let (mut word, mut space) = (false, false);
+        let mut i = 0;
+        while let Some(&b) = part.as_bytes().get(i) {
+            let c = if b.is_ascii() {
+                i += 1;
+                char::from(b)
+            } else {
+                let c = part[i..].chars().next().expect("i is on a character boundary");
+                i += c.len_utf8();
+                c
+            };
+            if c.is_whitespace() {
+                space = word;
+                continue;
+            }
+            if std::mem::take(&mut space) {
                 buf.push(b' ');
             }
-            let start = buf.len();
-            if word.is_ascii() {
-                buf.extend_from_slice(word.as_bytes());
-                buf[start..].make_ascii_lowercase();
+            word = true;
+            if c.is_ascii() {
+                buf.push(c.to_ascii_lowercase() as u8);
             } else {
                 let mut utf8 = [0; 4];
-                for c in word.chars().flat_map(char::to_lowercase) {
-                    buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                for l in c.to_lowercase() {
+                    buf.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
                 }
             }
         }

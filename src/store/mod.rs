@@ -1728,24 +1728,29 @@ impl PreparedDoc {
     }
 
     pub fn new(doc: ParsedFeed) -> Self {
-        let canon: Vec<Option<String>> = doc.items.iter().map(|i| i.canonical_url.clone()).collect();
         // A guid shared by items with different links is not an identity
         // (some feeds give every item the site's address): those items are
-        // keyed by their link instead.
-        let mut guid_links: std::collections::HashMap<&str, std::collections::HashSet<Option<&str>>> =
-            std::collections::HashMap::new();
-        for (item, c) in doc.items.iter().zip(&canon) {
+        // keyed by their link instead. By guid: the first item's link, and
+        // whether another item's link differs.
+        let mut guid_links: std::collections::HashMap<&str, (Option<&str>, bool)> =
+            std::collections::HashMap::with_capacity(doc.items.len());
+        for item in &doc.items {
             if let Some(g) = &item.guid {
-                guid_links.entry(g.as_str()).or_default().insert(c.as_deref());
+                let link = item.canonical_url.as_deref();
+                guid_links
+                    .entry(g.as_str())
+                    .and_modify(|(first, differs)| *differs |= *first != link)
+                    .or_insert((link, false));
             }
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(doc.items.len());
         let mut items = Vec::with_capacity(doc.items.len());
-        for (index, (item, canonical)) in doc.items.iter().zip(&canon).enumerate() {
+        for (index, item) in doc.items.iter().enumerate() {
+            let canonical = &item.canonical_url;
             let ambiguous = item
                 .guid
                 .as_deref()
-                .is_some_and(|g| guid_links.get(g).is_some_and(|links| links.len() > 1));
+                .is_some_and(|g| guid_links.get(g).is_some_and(|&(_, differs)| differs));
             let key = item_key(item, ambiguous, canonical.as_deref());
             if !seen.insert(key.clone()) {
                 continue; // the same item twice in one document
