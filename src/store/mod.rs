@@ -1603,7 +1603,8 @@ const SQL_BY_CANONICAL: &str = "SELECT id FROM articles WHERE canonical_url = ?1
 const SQL_BY_HASH: &str = "SELECT id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1";
 const SQL_ITEM_INSERT: &str = "INSERT INTO articles (feed_id, guid, url, canonical_url, title, summary_text,
          summary_html, lang, published, first_seen, content_hash)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT DO NOTHING";
 const SQL_FEED_LINK: &str =
     "INSERT INTO feed_articles (feed_id, guid, article_id, first_seen) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT DO NOTHING";
@@ -2052,27 +2053,71 @@ fn store_item(
     }
 
     let canonical = &p.canonical;
-    let mut same: Option<i64> = None;
-    if let Some(c) = canonical {
-        same = s
-            .by_canonical
-            .query_row([c], |r| r.get(0))
+    // Which stored article this item is, if any: the one with its canonical
+    // URL, else an exact copy, else (relevant articles) a near copy. Most
+    // items are none of these, and for them the insert itself is the URL
+    // lookup: the unique index refuses a stored URL (`ON CONFLICT DO
+    // NOTHING` inserts no row), and only then is that article looked up.
+    let by_canonical = |s: &mut ItemStmts<'_>, c: &str| {
+        s.by_canonical
+            .query_row([c], |r| r.get::<_, i64>(0))
             .optional()
-            .ctx("look up canonical url")?;
-    }
-    if same.is_none() && p.copy_detectable {
-        same = s
-            .by_hash
+            .ctx("look up canonical url")
+    };
+    let copy: Option<i64> = if p.copy_detectable {
+        s.by_hash
             .query_row([hash], |r| r.get(0))
             .optional()
-            .ctx("look up exact copy")?;
-    }
+            .ctx("look up exact copy")?
+    } else {
+        None
+    };
     // Near copies are looked for (and indexed) among relevant articles only:
     // that is where a second copy would cost a user a duplicate alert, and
     // it keeps the index a small fraction of all articles.
     let near_dup_candidate = p.copy_detectable && p.decision.as_ref().is_some_and(|d| d.relevant);
+    let mut same: Option<i64> = None;
+    if let Some(c) = canonical
+        .as_deref()
+        .filter(|_| copy.is_some() || near_dup_candidate)
+    {
+        // The URL outranks a copy: look it up first.
+        same = by_canonical(s, c)?;
+    }
+    same = same.or(copy);
     if same.is_none() && near_dup_candidate {
         same = near_duplicate(tx, &p.minhash)?;
+    }
+    if same.is_none() {
+        let inserted = s
+            .insert
+            .execute(params![
+                feed.0,
+                key,
+                item.url,
+                canonical,
+                item.title,
+                item.summary_text,
+                item.summary_html,
+                item.lang,
+                item.published.map(ts),
+                ts(now),
+                hash,
+            ])
+            .ctx("insert item")?
+            == 1;
+        if !inserted {
+            // Only the canonical URL's unique index can refuse the row.
+            same = match canonical.as_deref() {
+                Some(c) => by_canonical(s, c)?,
+                None => None,
+            };
+            if same.is_none() {
+                return Err(StoreError::Batch {
+                    message: format!("the article {key:?} was neither inserted nor found"),
+                });
+            }
+        }
     }
     let article = match same {
         Some(id) => {
@@ -2080,21 +2125,6 @@ fn store_item(
             id
         }
         None => {
-            s.insert
-                .execute(params![
-                    feed.0,
-                    key,
-                    item.url,
-                    canonical,
-                    item.title,
-                    item.summary_text,
-                    item.summary_html,
-                    item.lang,
-                    item.published.map(ts),
-                    ts(now),
-                    hash,
-                ])
-                .ctx("insert item")?;
             counts.new += 1;
             let id = tx.last_insert_rowid();
             if near_dup_candidate && !p.minhash.is_empty() {
@@ -2229,6 +2259,101 @@ mod tests {
             .query_row("SELECT x FROM kept", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 7);
+    }
+
+    #[test]
+    fn one_article_per_canonical_url_whatever_the_text_or_the_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db")).unwrap();
+        let rows = s
+            .sync_feeds(&[
+                feed_cfg("https://a.example/feed"),
+                feed_cfg("https://b.example/feed"),
+                feed_cfg("https://c.example/feed"),
+            ])
+            .unwrap();
+        let now = Utc::now();
+        let doc = |items| ParsedFeed {
+            items,
+            ..Default::default()
+        };
+        let at = |guid: &str, url: &str, title: &str, text: &str| {
+            let mut i = item(guid, title, text);
+            i.url = Some(url.into());
+            i.canonical_url = dedup::canonical_url(url);
+            i
+        };
+        let long = "Beijing adds licence rules for gallium and germanium exports, effective at once.";
+        let mut store = |feed: usize, items| {
+            s.store_feed(rows[feed].id, now, &FetchMeta::default(), &doc(items))
+                .unwrap()
+        };
+        // The same URL (tracking parameters aside) with another excerpt:
+        // no exact copy, so the insert meets the stored URL and links.
+        let c = store(
+            0,
+            vec![at("a1", "https://n.example/story", "Gallium curbs tighten", long)],
+        );
+        assert_eq!((c.new, c.linked), (1, 0));
+        let c = store(
+            1,
+            vec![at(
+                "b1",
+                "https://n.example/story?utm_source=x",
+                "Gallium curbs",
+                "Short.",
+            )],
+        );
+        assert_eq!((c.new, c.linked), (0, 1));
+        // An exact copy under another URL links to the copy; a copy whose
+        // URL is stored links to the article with that URL, not the copy.
+        let c = store(
+            2,
+            vec![at("c1", "https://m.example/copy", "Gallium curbs tighten", long)],
+        );
+        assert_eq!((c.new, c.linked), (0, 1));
+        let c = store(
+            2,
+            vec![
+                at(
+                    "c2",
+                    "https://m.example/other",
+                    "Antimony curbs widen today",
+                    long,
+                ),
+                at("c3", "https://m.example/other", "Gallium curbs tighten", long),
+            ],
+        );
+        assert_eq!((c.new, c.linked), (1, 1));
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM articles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        let linked: Vec<(String, String)> = s
+            .conn
+            .prepare(
+                "SELECT fa.guid, a.canonical_url FROM feed_articles fa JOIN articles a ON a.id = fa.article_id
+                 ORDER BY fa.guid",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let story = "https://n.example/story".to_owned();
+        let other = "https://m.example/other".to_owned();
+        assert_eq!(
+            linked,
+            vec![
+                ("a1".into(), story.clone()),
+                ("b1".into(), story.clone()),
+                ("c1".into(), story),
+                ("c2".into(), other.clone()),
+                ("c3".into(), other),
+            ]
+        );
+        assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 
     #[test]
