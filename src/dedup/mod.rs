@@ -96,6 +96,121 @@ pub fn canonical_of(mut url: Url) -> Option<String> {
     Some(s)
 }
 
+/// [`canonical_url`] of `s` when `s` is a plain http(s) URL written
+/// exactly as the `url` crate writes a parsed URL, so that parsing it would
+/// change nothing; `None` when that cannot be seen without parsing (the
+/// caller parses). Feed parsers hand over links they have already parsed
+/// and written back: a third of the links of a crawl then need no parse,
+/// each about 5,700 instructions (3.5% of a cold crawl).
+///
+/// Plain means: lower-case scheme and host of ASCII letters, digits, dots
+/// and hyphens (no IP address, no punycode label), no user or port, a path
+/// that starts with `/` and has no dot segment, and no byte the parser
+/// would percent-encode, drop or treat as a separator (controls, space,
+/// `\`, non-ASCII, and per component what WHATWG's percent-encode sets
+/// list).
+pub fn canonical_of_plain(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let rest = b
+        .strip_prefix(b"https://")
+        .or_else(|| b.strip_prefix(b"http://"))?;
+    let host_end = rest.iter().position(|&c| c == b'/')?;
+    let host = &rest[..host_end];
+    let mut labels = host.split(|&c| c == b'.').peekable();
+    while let Some(label) = labels.next() {
+        let ok = !label.is_empty()
+            && !label.starts_with(b"xn--")
+            && label.iter().all(|&c| PLAIN[usize::from(c)] & HOST != 0)
+            // A last label that starts with a digit may be read as IPv4.
+            && (labels.peek().is_some() || !label[0].is_ascii_digit());
+        if !ok {
+            return None;
+        }
+    }
+    let after_host = &rest[host_end..];
+    let (before_fragment, fragment) = match memchr::memchr(b'#', after_host) {
+        Some(i) => (&after_host[..i], &after_host[i + 1..]),
+        None => (after_host, &b""[..]),
+    };
+    let (path, query) = match memchr::memchr(b'?', before_fragment) {
+        Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
+        None => (before_fragment, None),
+    };
+    let all = |bytes: &[u8], set: u8| bytes.iter().all(|&c| PLAIN[usize::from(c)] & set != 0);
+    if !(all(path, PATH) && query.is_none_or(|q| all(q, QUERY)) && all(fragment, FRAGMENT)) {
+        return None;
+    }
+    // Dot segments, plain or percent-encoded (`.`, `..`, `%2e`), are
+    // resolved away by a parse.
+    let dot_segment = memchr::memchr_iter(b'.', path).any(|i| {
+        let before = path[i - 1]; // the path starts with '/'
+        let after = path.get(i + 1).copied();
+        (before == b'/' || (before == b'.' && path[i - 2] == b'/'))
+            && matches!(after, None | Some(b'/' | b'.'))
+            && (after != Some(b'.') || matches!(path.get(i + 2), None | Some(b'/')))
+    });
+    let encoded_dot = memchr::memchr_iter(b'%', path).any(|i| {
+        path.get(i + 1..i + 3)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"2e"))
+    });
+    if dot_segment || encoded_dot {
+        return None;
+    }
+    let base = &s[..s.len() - after_host.len() + path.len()];
+    let mut out = String::with_capacity(base.len() + query.map_or(0, <[u8]>::len) + 1);
+    out.push_str(base);
+    if let Some(q) = query {
+        // What `canonical_of` does through the url crate's query API.
+        let mut pairs: Vec<(_, _)> = form_urlencoded::parse(q)
+            .filter(|(k, v)| !k.is_empty() && !is_tracking(k, v))
+            .collect();
+        if !pairs.is_empty() {
+            pairs.sort();
+            out.push('?');
+            let mut ser = form_urlencoded::Serializer::for_suffix(out, base.len() + 1);
+            ser.extend_pairs(pairs);
+            out = ser.finish();
+        }
+    }
+    if out.ends_with('/') && out.bytes().filter(|&c| c == b'/').count() > 3 {
+        out.pop();
+    }
+    Some(out)
+}
+
+/// Bytes [`canonical_of_plain`] accepts, by component: the visible ASCII
+/// characters less those WHATWG's percent-encode sets (path, special
+/// query, fragment) would encode, and `\`, a path separator.
+const PLAIN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'!';
+    while c <= b'~' {
+        let mut bits = PATH | QUERY | FRAGMENT;
+        if matches!(c, b'"' | b'<' | b'>') {
+            bits = 0;
+        }
+        if matches!(c, b'`' | b'{' | b'}' | b'\\' | b'#' | b'?') {
+            bits &= !PATH;
+        }
+        if matches!(c, b'\'' | b'#') {
+            bits &= !QUERY;
+        }
+        if c == b'`' {
+            bits &= !FRAGMENT;
+        }
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' {
+            bits |= HOST;
+        }
+        t[c as usize] = bits;
+        c += 1;
+    }
+    t
+};
+const PATH: u8 = 1;
+const QUERY: u8 = 2;
+const FRAGMENT: u8 = 4;
+const HOST: u8 = 8;
+
 /// Fingerprint of an article's visible content: title and text, case and
 /// white space folded. Equal fingerprints mean an exact copy.
 pub fn content_hash(title: &str, text: &str) -> u64 {
@@ -194,6 +309,66 @@ mod tests {
         );
         check("not a url", None);
         check("mailto:x@example.com", None);
+    }
+
+    /// The shortcut for plain links is taken for ordinary article links and
+    /// gives what a parse gives; anything it cannot vouch for is parsed.
+    #[test]
+    fn plain_links_are_canonical_without_a_parse() {
+        for s in [
+            "https://www.example-outlet.example/2026/01/28/nvidia-h200?utm_source=rss&id=3#x",
+            "http://a.example/x/",
+            "https://a.example/",
+            "https://a.example/p?b=a+b&a=%C3%A9&c",
+        ] {
+            assert!(canonical_of_plain(s).is_some(), "{s}");
+            assert_eq!(canonical_of_plain(s), canonical_url(s), "{s}");
+        }
+        for s in [
+            "HTTPS://a.example/",
+            "https://A.example/",
+            "https://a.example",
+            "https://1.2.3.4/",
+            "https://a.0x7f/",
+            "https://a.example:8080/",
+            "https://user@a.example/",
+            "https://a.example/./x",
+            "https://a.example/x/%2E%2e",
+            "https://xn--bcher-kva.example/",
+            "https://a.example/a b",
+            "https://a.example/\u{e9}",
+            "https://a.example/a\\b",
+            "https://a.example/?q='",
+            "ftp://a.example/",
+        ] {
+            assert_eq!(canonical_of_plain(s), None, "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        // Cheap cases; the rare ones (a dot segment, a quote in a query)
+        // need thousands to turn up.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
+        #[test]
+        fn plain_link_shortcut_agrees_with_the_parser(
+            scheme in proptest::sample::select(&["https://", "http://", "HTTP://", "ftp://", "https:/", ""][..]),
+            host in proptest::prop_oneof!["[a-z]{1,5}\\.example", "[a-z0-9]{1,3}\\.[a-z0-9]{1,3}", "[a-zA-Z0-9._@:-]{0,10}"],
+            slash in proptest::bool::weighted(0.9),
+            parts in proptest::collection::vec(proptest::sample::select(&[
+                "/", "a", "b", "=", "&", "?", "#", "-", "_", ".", "%41", "+", "'", "`",
+                "/", "/", "a", "Z", "9", ".", "..", "%2e", "%2E", "%", "%20", "%C3%A9", "\\", " ", "?", "?", "#",
+                "'", "\"", "<", ">", "`", "{", "}", "\u{e9}", "&", "=", "utm_source=x", "b=1", "a=2", "+", "~",
+                "|", "^", "[", "]", "\t", ":", "@", ";", "!", "$", "*", "(", ",", "mod=rss_x", "fbclid=", "=v",
+                ":443", ":80", "xn--", "\u{0}", "\u{7f}",
+            ][..]), 0..14),
+        ) {
+            let s = format!("{scheme}{host}{}{}", if slash { "/" } else { "" }, parts.concat());
+            if let Some(c) = canonical_of_plain(&s) {
+                let u = Url::parse(&s).expect("a plain link parses");
+                proptest::prop_assert_eq!(u.as_str(), s.as_str());
+                proptest::prop_assert_eq!(canonical_of(u), Some(c));
+            }
+        }
     }
 
     #[test]

@@ -201,7 +201,9 @@ fn convert(feed: Feed, base_url: &str) -> ParsedFeed {
             .title
             .map(|t| html::to_text(&t.content))
             .filter(|t| !t.is_empty()),
-        site_url: pick_link(&feed.links, base.as_ref()).map(String::from),
+        site_url: pick_href(&feed.links)
+            .and_then(|h| resolve(h, base.as_ref()))
+            .map(String::from),
         lang: feed_lang,
         ttl_minutes: feed.ttl,
         update_period_secs: None,
@@ -210,9 +212,18 @@ fn convert(feed: Feed, base_url: &str) -> ParsedFeed {
 }
 
 fn convert_entry(e: &Entry, base: Option<&Url>, feed_lang: Option<&str>) -> Option<ParsedItem> {
-    let link = pick_link(&e.links, base);
-    let canonical_url = link.clone().and_then(crate::dedup::canonical_of);
-    let url = link.map(String::from);
+    let (url, canonical_url) = match pick_href(&e.links) {
+        // feed-rs hands over most links parsed and written back already.
+        Some(href) => match crate::dedup::canonical_of_plain(href) {
+            Some(canonical) => (Some(href.to_owned()), Some(canonical)),
+            None => {
+                let link = resolve(href, base);
+                let canonical = link.clone().and_then(crate::dedup::canonical_of);
+                (link.map(String::from), canonical)
+            }
+        },
+        None => (None, None),
+    };
     let guid = Some(e.id.trim().to_owned()).filter(|g| !g.is_empty());
     let title = e.title.as_ref().map(text_of).unwrap_or_default();
     let body = match (&e.summary, &e.content) {
@@ -248,16 +259,18 @@ fn text_of(t: &Text) -> String {
     html::to_text(&t.content)
 }
 
-/// The entry's article link: an `alternate` (or unlabelled) link, else the first.
-fn pick_link(links: &[Link], base: Option<&Url>) -> Option<Url> {
+/// The `href` of an entry's or feed's link: an `alternate` (or
+/// unlabelled) link, else the first; `None` if it is empty.
+fn pick_href(links: &[Link]) -> Option<&str> {
     let link = links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
         .or_else(|| links.first())?;
-    let href = link.href.trim();
-    if href.is_empty() {
-        return None;
-    }
+    Some(link.href.trim()).filter(|h| !h.is_empty())
+}
+
+/// `href` as an absolute URL, resolved against `base` if relative.
+fn resolve(href: &str, base: Option<&Url>) -> Option<Url> {
     match Url::parse(href) {
         Ok(u) => Some(u),
         Err(_) => base.and_then(|b| b.join(href).ok()),
