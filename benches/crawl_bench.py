@@ -10,7 +10,8 @@
 3. writes a chipwatch config for the run;
 4. runs `BIN --config CFG crawl` cold (fresh DB), then again unchanged (all
    304), each measured alone with os.wait4 (wall, user+sys CPU, peak RSS);
-5. does the same with benches/baseline_feedparser.py;
+5. does the same with benches/baseline_feedparser.py; with `--repeat N`,
+   N rounds of both, one tool after the other in each round;
 6. prints a markdown table, the speedup, the issue's targets, and what each
    SQLite DB holds.
 
@@ -368,11 +369,20 @@ def main(argv=None) -> int:
         results["server_selfcheck"] = sc
         log(f"serving {server.base} ({a.server}, pid {server.proc.pid})")
 
-        # 3. chipwatch
         rows = []
-        if bin_path:
-            cw_cold, cw_re = [], []
-            for i in range(a.repeat):
+        # 3. Both tools, round by round: each round runs chipwatch (cold,
+        # then recrawl) and then the baseline (cold, then recrawl), so that
+        # both see the same state of the machine. (Running all of one tool
+        # first put chipwatch's few seconds and the baseline's minutes in
+        # different phases of a shared VM, whose speed drifts by up to 1.5x.)
+        urls = os.path.join(work, "urls.txt")
+        with open(urls, "w", encoding="utf-8") as f:
+            for m in manifest["feeds"]:
+                f.write(f"{m['name']}\t{server.base}{m['path']}\n")
+        cw_cold, cw_re, bl_cold, bl_re = [], [], [], []
+        run_cw, run_bl = bool(bin_path), not a.skip_baseline
+        for i in range(a.repeat):
+            if run_cw:
                 db = os.path.join(work, f"bench{i}.db")
                 for suffix in ("", "-wal", "-shm"):
                     if os.path.exists(db + suffix):
@@ -385,26 +395,18 @@ def main(argv=None) -> int:
                 cw_cold.append(r)
                 if r["rc"] != 0:
                     fail_report("chipwatch cold crawl", r)
-                    break
-                log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; server {r['server']['status']}")
-                log(f"chipwatch recrawl #{i + 1}")
-                r = run_measured(cmd, os.path.join(work, f"chipwatch-re{i}"), server)
-                cw_re.append(r)
-                if r["rc"] != 0:
-                    fail_report("chipwatch recrawl", r)
-                    break
-                log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; server {r['server']['status']}")
-            results["chipwatch"] = {"cold": cw_cold, "recrawl": cw_re, "db": inspect_db(os.path.join(work, "bench0.db"))}
-            rows.append(("chipwatch", cw_cold, cw_re, results["chipwatch"]["db"]))
-
-        # 4. baseline
-        if not a.skip_baseline:
-            urls = os.path.join(work, "urls.txt")
-            with open(urls, "w", encoding="utf-8") as f:
-                for m in manifest["feeds"]:
-                    f.write(f"{m['name']}\t{server.base}{m['path']}\n")
-            bl_cold, bl_re = [], []
-            for i in range(a.repeat):
+                    run_cw = False
+                else:
+                    log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; server {r['server']['status']}")
+                    log(f"chipwatch recrawl #{i + 1}")
+                    r = run_measured(cmd, os.path.join(work, f"chipwatch-re{i}"), server)
+                    cw_re.append(r)
+                    if r["rc"] != 0:
+                        fail_report("chipwatch recrawl", r)
+                        run_cw = False
+                    else:
+                        log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; server {r['server']['status']}")
+            if run_bl:
                 db = os.path.join(work, f"baseline{i}.db")
                 for suffix in ("", "-wal", "-shm"):
                     if os.path.exists(db + suffix):
@@ -418,15 +420,21 @@ def main(argv=None) -> int:
                 bl_cold.append(r)
                 if r["rc"] != 0:
                     fail_report("baseline cold crawl", r)
-                    break
-                log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; {r['stdout'].strip()}")
-                log(f"baseline recrawl #{i + 1}")
-                r = run_measured(cmd, os.path.join(work, f"baseline-re{i}"), server)
-                bl_re.append(r)
-                if r["rc"] != 0:
-                    fail_report("baseline recrawl", r)
-                    break
-                log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; {r['stdout'].strip()}")
+                    run_bl = False
+                else:
+                    log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; {r['stdout'].strip()}")
+                    log(f"baseline recrawl #{i + 1}")
+                    r = run_measured(cmd, os.path.join(work, f"baseline-re{i}"), server)
+                    bl_re.append(r)
+                    if r["rc"] != 0:
+                        fail_report("baseline recrawl", r)
+                        run_bl = False
+                    else:
+                        log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; {r['stdout'].strip()}")
+        if bin_path:
+            results["chipwatch"] = {"cold": cw_cold, "recrawl": cw_re, "db": inspect_db(os.path.join(work, "bench0.db"))}
+            rows.append(("chipwatch", cw_cold, cw_re, results["chipwatch"]["db"]))
+        if not a.skip_baseline:
             results["baseline"] = {"cold": bl_cold, "recrawl": bl_re, "db": inspect_db(os.path.join(work, "baseline0.db"))}
             rows.append(("python threads+feedparser+sqlite3", bl_cold, bl_re, results["baseline"]["db"]))
 
@@ -513,7 +521,15 @@ def report(a, manifest, sc, rows, results) -> bool:
     if cw and bl and cw[0] and bl[0]:
         sw = bl[0]["wall_s"] / cw[0]["wall_s"]
         scpu = bl[0]["cpu_s"] / cw[0]["cpu_s"] if cw[0]["cpu_s"] else float("inf")
-        print(f"Speedup, cold crawl: **{sw:.1f}x** wall, {scpu:.1f}x CPU.")
+        print(f"Speedup, cold crawl: **{sw:.1f}x** wall, {scpu:.1f}x CPU (medians).")
+        cc = [r for r in results["chipwatch"]["cold"] if r["rc"] == 0]
+        bc = [r for r in results["baseline"]["cold"] if r["rc"] == 0]
+        rounds = [b["wall_s"] / c["wall_s"] for c, b in zip(cc, bc)]
+        if rounds:
+            print(
+                f"Per round (each chipwatch cold crawl against the baseline's in the same round): "
+                f"{', '.join(f'{x:.1f}x' for x in rounds)}; median {statistics.median(rounds):.1f}x."
+            )
         if cw[1] and bl[1]:
             print(
                 f"Recrawl: chipwatch {cw[1]['cpu_s'] * 1000:.1f} ms CPU vs baseline {bl[1]['cpu_s'] * 1000:.1f} ms CPU "
