@@ -14,9 +14,13 @@ pub fn to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> 
         .or_else(|| content_type.and_then(charset_param))
         .or_else(|| xml_declared(bytes))
         .unwrap_or(UTF_8);
-    let encoding = if encoding == UTF_8 && std::str::from_utf8(strip_utf8_bom(bytes)).is_err() {
-        // Undeclared legacy text: the web's usual default.
-        WINDOWS_1252
+    let encoding = if encoding == UTF_8 {
+        match std::str::from_utf8(strip_utf8_bom(bytes)) {
+            // What decoding would give, without checking the bytes again.
+            Ok(text) => return rewrite_declaration(Cow::Borrowed(text)),
+            // Undeclared legacy text: the web's usual default.
+            Err(_) => WINDOWS_1252,
+        }
     } else {
         encoding
     };
@@ -81,7 +85,9 @@ fn rewrite_declaration(text: Cow<'_, str>) -> Cow<'_, str> {
         return text;
     };
     let decl = &trimmed[..end];
-    if !decl.contains("encoding") {
+    // A declaration of UTF-8 is true of the text now: keep it, and the
+    // text uncopied.
+    if !decl.contains("encoding") || xml_declared(trimmed.as_bytes()) == Some(UTF_8) {
         return text;
     }
     let rest = &trimmed[end + 2..];
@@ -125,6 +131,16 @@ mod tests {
             assert!(text.contains("中国"), "{text}");
             assert!(text.contains("encoding=\"UTF-8\""), "{text}");
         }
+    }
+
+    #[test]
+    fn utf8_is_borrowed_and_its_byte_order_mark_dropped() {
+        let plain = "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss>中国</rss>";
+        let text = to_utf8(plain.as_bytes(), None);
+        assert!(matches!(text, Cow::Borrowed(_)), "no copy of valid UTF-8");
+        assert_eq!(text, plain);
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), plain.as_bytes()].concat();
+        assert_eq!(to_utf8(&with_bom, Some("text/xml; charset=utf-8")), plain);
     }
 
     #[test]
