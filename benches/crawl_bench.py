@@ -294,6 +294,33 @@ def fail_report(label: str, r: dict) -> None:
 # ------------------------------------------------------------------- main ---
 
 
+def fresh_db(db: str) -> str:
+    """`db` with no database, log or shared-memory file left from before."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    return db
+
+
+def run_pair(tool: str, cmd: list[str], prefix: str, i: int, server, cold: list, re_: list, detail) -> bool:
+    """Round `i` of one tool: a cold crawl, then the same crawl again
+    (recrawl), each appended to its list. False once a run failed."""
+    r = run_measured(cmd, f"{prefix}-cold{i}", server)
+    cold.append(r)
+    if r["rc"] != 0:
+        fail_report(f"{tool} cold crawl", r)
+        return False
+    log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; {detail(r)}")
+    log(f"{tool} recrawl #{i + 1}")
+    r = run_measured(cmd, f"{prefix}-re{i}", server)
+    re_.append(r)
+    if r["rc"] != 0:
+        fail_report(f"{tool} recrawl", r)
+        return False
+    log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; {detail(r)}")
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="target/release/chipwatch", help="chipwatch binary (default: %(default)s)")
@@ -383,54 +410,22 @@ def main(argv=None) -> int:
         run_cw, run_bl = bool(bin_path), not a.skip_baseline
         for i in range(a.repeat):
             if run_cw:
-                db = os.path.join(work, f"bench{i}.db")
-                for suffix in ("", "-wal", "-shm"):
-                    if os.path.exists(db + suffix):
-                        os.remove(db + suffix)
+                db = fresh_db(os.path.join(work, f"bench{i}.db"))
                 cfg = os.path.join(work, f"chipwatch{i}.toml")
                 write_config(cfg, db, server.base, manifest["feeds"], a.concurrency, a.per_host, extra)
                 cmd = [bin_path, "--config", cfg, "crawl"]
                 log(f"chipwatch cold #{i + 1}: {' '.join(cmd)}")
-                r = run_measured(cmd, os.path.join(work, f"chipwatch-cold{i}"), server)
-                cw_cold.append(r)
-                if r["rc"] != 0:
-                    fail_report("chipwatch cold crawl", r)
-                    run_cw = False
-                else:
-                    log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; server {r['server']['status']}")
-                    log(f"chipwatch recrawl #{i + 1}")
-                    r = run_measured(cmd, os.path.join(work, f"chipwatch-re{i}"), server)
-                    cw_re.append(r)
-                    if r["rc"] != 0:
-                        fail_report("chipwatch recrawl", r)
-                        run_cw = False
-                    else:
-                        log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; server {r['server']['status']}")
+                run_cw = run_pair("chipwatch", cmd, os.path.join(work, "chipwatch"), i, server, cw_cold, cw_re,
+                                  lambda r: f"server {r['server']['status']}")
             if run_bl:
-                db = os.path.join(work, f"baseline{i}.db")
-                for suffix in ("", "-wal", "-shm"):
-                    if os.path.exists(db + suffix):
-                        os.remove(db + suffix)
+                db = fresh_db(os.path.join(work, f"baseline{i}.db"))
                 cmd = [
                     sys.executable, os.path.join(HERE, "baseline_feedparser.py"),
                     "--urls", urls, "--db", db, "--workers", str(a.baseline_workers),
                 ]
                 log(f"baseline cold #{i + 1}")
-                r = run_measured(cmd, os.path.join(work, f"baseline-cold{i}"), server)
-                bl_cold.append(r)
-                if r["rc"] != 0:
-                    fail_report("baseline cold crawl", r)
-                    run_bl = False
-                else:
-                    log(f"  {r['wall_s']:.3f}s wall, {r['cpu_s']:.3f}s CPU, {r['maxrss_mib']:.1f} MiB; {r['stdout'].strip()}")
-                    log(f"baseline recrawl #{i + 1}")
-                    r = run_measured(cmd, os.path.join(work, f"baseline-re{i}"), server)
-                    bl_re.append(r)
-                    if r["rc"] != 0:
-                        fail_report("baseline recrawl", r)
-                        run_bl = False
-                    else:
-                        log(f"  {r['wall_s'] * 1000:.1f} ms wall, {r['cpu_s'] * 1000:.1f} ms CPU; {r['stdout'].strip()}")
+                run_bl = run_pair("baseline", cmd, os.path.join(work, "baseline"), i, server, bl_cold, bl_re,
+                                  lambda r: r["stdout"].strip())
         if bin_path:
             results["chipwatch"] = {"cold": cw_cold, "recrawl": cw_re, "db": inspect_db(os.path.join(work, "bench0.db"))}
             rows.append(("chipwatch", cw_cold, cw_re, results["chipwatch"]["db"]))
