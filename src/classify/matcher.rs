@@ -67,8 +67,9 @@ impl Matcher {
         let build =
             |ids: &[usize]| Machine::build(&ids.iter().map(|&i| normalised[i].as_str()).collect::<Vec<_>>());
         let longest = |ids: &[usize]| ids.iter().map(|&i| normalised[i].len()).max().unwrap_or(0);
-        // The two builds side by side (the other machine is about a fifth
-        // of the work): whoever needs the matcher first waits for it.
+        // The two builds side by side (each about half the work: the
+        // non-ASCII terms are fewer but longer in bytes); whoever needs
+        // the matcher first waits for it.
         let (ascii_machine, other_machine) = std::thread::scope(|s| {
             let other = s.spawn(|| build(&other));
             let ascii = build(&ascii);

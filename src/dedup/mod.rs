@@ -75,25 +75,38 @@ pub fn canonical_of(mut url: Url) -> Option<String> {
         return None;
     }
     url.set_fragment(None);
-    if url.query().is_some() {
-        let mut pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, v)| !k.is_empty() && !is_tracking(k, v))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if pairs.is_empty() {
-            url.set_query(None);
-        } else {
-            pairs.sort();
-            url.query_pairs_mut().clear().extend_pairs(pairs);
-        }
+    if let Some(q) = url.query() {
+        // Form data holds no byte the query would encode again.
+        let query = canonical_query(q.as_bytes());
+        url.set_query(query.as_deref());
     }
     let mut s = String::from(url);
-    // `https://a.example/x/` and `https://a.example/x` are one page.
-    if s.ends_with('/') && s.matches('/').count() > 3 {
+    drop_trailing_slash(&mut s);
+    Some(s)
+}
+
+/// A query without its tracking parameters, the rest sorted and written
+/// as form data; `None` when nothing is left.
+fn canonical_query(query: &[u8]) -> Option<String> {
+    let mut pairs: Vec<(_, _)> = form_urlencoded::parse(query)
+        .filter(|(k, v)| !k.is_empty() && !is_tracking(k, v))
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort();
+    Some(
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish(),
+    )
+}
+
+/// `https://a.example/x/` and `https://a.example/x` are one page.
+fn drop_trailing_slash(s: &mut String) {
+    if s.ends_with('/') && s.bytes().filter(|&c| c == b'/').count() > 3 {
         s.pop();
     }
-    Some(s)
 }
 
 /// [`canonical_url`] of `s` when `s` is a plain http(s) URL written
@@ -157,24 +170,12 @@ pub fn canonical_of_plain(s: &str) -> Option<String> {
         return None;
     }
     let base = &s[..s.len() - after_host.len() + path.len()];
-    let mut out = String::with_capacity(base.len() + query.map_or(0, <[u8]>::len) + 1);
-    out.push_str(base);
-    if let Some(q) = query {
-        // What `canonical_of` does through the url crate's query API.
-        let mut pairs: Vec<(_, _)> = form_urlencoded::parse(q)
-            .filter(|(k, v)| !k.is_empty() && !is_tracking(k, v))
-            .collect();
-        if !pairs.is_empty() {
-            pairs.sort();
-            out.push('?');
-            let mut ser = form_urlencoded::Serializer::for_suffix(out, base.len() + 1);
-            ser.extend_pairs(pairs);
-            out = ser.finish();
-        }
+    let mut out = base.to_owned();
+    if let Some(query) = query.and_then(canonical_query) {
+        out.push('?');
+        out.push_str(&query);
     }
-    if out.ends_with('/') && out.bytes().filter(|&c| c == b'/').count() > 3 {
-        out.pop();
-    }
+    drop_trailing_slash(&mut out);
     Some(out)
 }
 
