@@ -120,9 +120,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
     let mut spans = spans_of(profile, &texts, found);
     // Widening over a word can reorder matches within a text.
     for text in spans.chunk_by_mut(|a, b| a.0 == b.0) {
-        if !text.is_sorted() {
-            text.sort_unstable();
-        }
+        matcher::sort_nearly_sorted(text);
     }
     let mut rest = spans.as_slice();
     let mut take = |text: usize| {

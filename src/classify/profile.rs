@@ -524,7 +524,12 @@ impl Profile {
 
     /// The term matchers, built on first use.
     pub fn matcher(&self) -> &Matcher {
-        self.matcher.get_or_init(|| Matcher::new(&self.normalised))
+        self.matcher.get_or_init(|| {
+            Matcher::new(&self.normalised, |i| {
+                let k = self.term_kinds[i];
+                (k & KIND_BOUND_LEFT != 0, k & KIND_BOUND_RIGHT != 0)
+            })
+        })
     }
 }
 
