@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::model::{EventType, Reference};
 use matcher::RawMatch;
-use normalize::{Normalised, is_word_char, normalise};
+use normalize::{is_word_char, normalise_into, sentence_of};
 pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
 
 /// What the classifier reads.
@@ -111,11 +111,21 @@ pub fn classify<'p>(profile: &'p Profile, input: &Input<'_>) -> Decision<'p> {
 /// Classify many articles: the decisions [`classify`] makes one at a time,
 /// in the same order, faster (the term scan interleaves the texts).
 pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Decision<'p>> {
-    let norms: Vec<Normalised> = inputs
+    // The sentence starts of every text in one buffer: text `k`'s are
+    // `starts[ends[k - 1]..ends[k]]`.
+    let mut starts = Vec::with_capacity(4 * inputs.len());
+    let mut ends = Vec::with_capacity(2 * inputs.len());
+    let norms: Vec<String> = inputs
         .iter()
-        .flat_map(|i| [normalise(i.title), normalise(i.summary)])
+        .flat_map(|i| [i.title, i.summary])
+        .map(|t| {
+            let text = normalise_into(t, &mut starts);
+            ends.push(starts.len());
+            text
+        })
         .collect();
-    let texts: Vec<&str> = norms.iter().map(|n| n.text.as_str()).collect();
+    let texts: Vec<&str> = norms.iter().map(String::as_str).collect();
+    let starts_of = |k: usize| &starts[k.checked_sub(1).map_or(0, |p| ends[p])..ends[k]];
     let found = profile.matcher().find_all(&texts);
     let mut spans = spans_of(profile, &texts, found);
     // Widening over a word can reorder matches within a text.
@@ -141,7 +151,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
             profile,
             input,
             (title, title_spans),
-            (summary, summary_spans),
+            (summary, starts_of(2 * k + 1), summary_spans),
             &mut scratch,
         ));
     }
@@ -186,14 +196,15 @@ fn spans_of(profile: &Profile, texts: &[&str], found: Vec<RawMatch>) -> Vec<RawM
 fn decide<'p>(
     profile: &'p Profile,
     input: &Input<'_>,
-    title: (Normalised, &[RawMatch]),
-    summary: (Normalised, &[RawMatch]),
+    title: (String, &[RawMatch]),
+    summary: (String, &[usize], &[RawMatch]),
     scratch: &mut Scratch,
 ) -> Decision<'p> {
-    let mut hits = Vec::with_capacity(title.1.len() + summary.1.len());
+    let mut hits = Vec::with_capacity(title.1.len() + summary.2.len());
+    // The title is one sentence.
     place(
         profile,
-        &title.0,
+        (&title.0, &[0]),
         title.1,
         Field::Title,
         input.lang,
@@ -203,15 +214,15 @@ fn decide<'p>(
     let title_all = scratch.bits.iter().fold(0u64, |a, b| a | b);
     place(
         profile,
-        &summary.0,
-        summary.1,
+        (&summary.0, summary.1),
+        summary.2,
         Field::Summary,
         input.lang,
         &mut hits,
         scratch,
     );
     let summary_bits = &scratch.bits;
-    let (title_text, summary_text) = (title.0.text, summary.0.text);
+    let (title_text, summary_text) = (title.0, summary.0);
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
@@ -409,11 +420,12 @@ struct Scratch {
     counted: Vec<(Field, usize, usize, EventType, f32)>,
 }
 
-/// Record the hits of `spans` (sorted, in `norm`), and leave the concept
-/// bit set of each sentence in `scratch.bits`.
+/// Record the hits of `spans` (sorted, in `norm`: a normalised text and
+/// where its sentences start), and leave the concept bit set of each
+/// sentence in `scratch.bits`.
 fn place(
     profile: &Profile,
-    norm: &Normalised,
+    norm: (&str, &[usize]),
     spans: &[RawMatch],
     field: Field,
     lang: Option<&str>,
@@ -440,7 +452,8 @@ fn place(
         ..
     } = scratch;
     bits.clear();
-    if norm.text.is_empty() {
+    let (text, sentence_starts) = norm;
+    if text.is_empty() {
         return;
     }
     let start_len = hits.len();
@@ -468,7 +481,7 @@ fn place(
     let windows = if field == Field::Title {
         1
     } else {
-        norm.sentence_starts.len().max(1)
+        sentence_starts.len().max(1)
     };
     bits.resize(windows, 0);
     for (s, e, ti) in spans {
@@ -479,7 +492,7 @@ fn place(
         let sentence = if field == Field::Title {
             0
         } else {
-            norm.sentence_of(s)
+            sentence_of(sentence_starts, s)
         };
         let shadowed_cue = inside_longer_cue(s, e);
         for &(target, concept_bits) in profile.targets_of(ti) {

@@ -16,10 +16,13 @@ pub struct Normalised {
 impl Normalised {
     /// Index of the sentence holding byte `pos`.
     pub fn sentence_of(&self, pos: usize) -> usize {
-        self.sentence_starts
-            .partition_point(|&s| s <= pos)
-            .saturating_sub(1)
+        sentence_of(&self.sentence_starts, pos)
     }
+}
+
+/// Index of the sentence holding byte `pos`, given where they start.
+pub fn sentence_of(starts: &[usize], pos: usize) -> usize {
+    starts.partition_point(|&s| s <= pos).saturating_sub(1)
 }
 
 /// Is `c` a letter of a Latin script (where accents are folded and words
@@ -223,8 +226,20 @@ fn latin_folded(c: char) -> Option<&'static Folded> {
 
 /// Normalise text and mark its sentence starts.
 pub fn normalise(s: &str) -> Normalised {
+    let mut starts = Vec::new();
+    let text = normalise_into(s, &mut starts);
+    Normalised {
+        text,
+        sentence_starts: starts,
+    }
+}
+
+/// Normalise text, and append its sentence starts to `starts` (which may
+/// hold those of other texts): one buffer for the starts of many texts.
+pub fn normalise_into(s: &str, starts: &mut Vec<usize>) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
-    let mut starts = vec![0];
+    let first = starts.len();
+    starts.push(0);
     let mut prev_base_latin = false;
     let bytes = s.as_bytes();
     let mut i = 0;
@@ -232,7 +247,7 @@ pub fn normalise(s: &str) -> Normalised {
         // The ASCII up to the next other character, in one go.
         let run = i + ascii_prefix(&bytes[i..]);
         if run > i {
-            push_ascii(s, i, run, &mut out, &mut starts);
+            push_ascii(s, i, run, &mut out, starts);
             prev_base_latin = bytes[run - 1].is_ascii_alphabetic();
             i = run;
             if i == bytes.len() {
@@ -255,14 +270,19 @@ pub fn normalise(s: &str) -> Normalised {
         }
         i += len;
     }
-    starts.dedup();
-    if starts.len() > 1 && starts.last() == Some(&out.len()) {
+    // This text's starts are ascending: keep one of each.
+    let mut kept = first + 1;
+    for k in first + 1..starts.len() {
+        if starts[k] != starts[kept - 1] {
+            starts[kept] = starts[k];
+            kept += 1;
+        }
+    }
+    starts.truncate(kept);
+    if kept - first > 1 && starts.last() == Some(&out.len()) {
         starts.pop();
     }
-    Normalised {
-        text: out,
-        sentence_starts: starts,
-    }
+    out
 }
 
 /// Does the character `c` at byte `i` of `s` end a sentence?
@@ -296,6 +316,44 @@ fn is_sentence_end(s: &str, i: usize, c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Texts normalised one after another into one buffer of starts each
+    /// get exactly the starts they get alone, even where one text's last
+    /// start equals the next one's first (an empty text, a text that is
+    /// one sentence).
+    #[test]
+    fn starts_of_many_texts_share_a_buffer() {
+        let texts = [
+            "",
+            "One.",
+            "Two. Three! Four?",
+            "",
+            "",
+            "中国。芯片。",
+            "A. B",
+            "x",
+            "Export curbs; new rules. ",
+        ];
+        let mut starts = vec![7, 7];
+        let mut ends = vec![starts.len()];
+        for t in texts {
+            let text = normalise_into(t, &mut starts);
+            assert_eq!(text, normalise(t).text, "{t:?}");
+            ends.push(starts.len());
+        }
+        assert_eq!(&starts[..2], &[7, 7], "what was in the buffer stays");
+        for (k, t) in texts.iter().enumerate() {
+            assert_eq!(
+                &starts[ends[k]..ends[k + 1]],
+                normalise(t).sentence_starts,
+                "{t:?}"
+            );
+        }
+        assert!(
+            ends.windows(2).any(|w| w[1] - w[0] > 1),
+            "some text has several sentences"
+        );
+    }
 
     #[test]
     fn folds_case_accents_width_and_punctuation() {
