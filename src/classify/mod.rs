@@ -200,7 +200,8 @@ fn decide<'p>(
     summary: (String, &[usize], &[RawMatch]),
     scratch: &mut Scratch,
 ) -> Decision<'p> {
-    let mut hits = Vec::with_capacity(title.1.len() + summary.2.len());
+    // A match can stand for several targets.
+    let mut hits = Vec::with_capacity(2 * (title.1.len() + summary.2.len()));
     // The title is one sentence.
     place(
         profile,
@@ -265,59 +266,63 @@ fn decide<'p>(
         }
     }
 
+    // One pass over the hits: negative contexts, entities in order of
+    // first mention, cue scores, follow-up phrases.
     let mut negatives: Vec<(&str, f32)> = Vec::new();
-    for h in &hits {
-        if let Target::Negative(n) = h.target {
-            let neg = &profile.negatives[n];
-            if !negatives.iter().any(|(name, _)| *name == neg.name) {
-                negatives.push((&neg.name, neg.penalty));
-                score -= neg.penalty;
-            }
-        }
-    }
-
-    // Entities in order of first mention.
-
     let mut chips: Vec<&str> = Vec::new();
     let mut companies: Vec<&str> = Vec::new();
     let mut agencies: Vec<&str> = Vec::new();
     let mut countries: Vec<&str> = Vec::new();
     let mut topics: Vec<&str> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
-    for h in &hits {
-        if let Target::Entity(e) = h.target {
-            let ent = &profile.entities[e];
-            let list = match ent.kind {
-                EntityKind::Chip => &mut chips,
-                EntityKind::Company => &mut companies,
-                EntityKind::Agency => &mut agencies,
-                EntityKind::Country => &mut countries,
-                EntityKind::Topic => &mut topics,
-            };
-            // Names are the profile's own strings: one per entity.
-            if list.iter().any(|n| std::ptr::eq(*n, ent.name.as_str())) {
-                continue;
-            }
-            list.push(ent.name.as_str());
-            if !keys.contains(&ent.key.as_str()) {
-                keys.push(&ent.key);
-            }
-        }
-    }
-
     // Cue score per event type, by `EventType as usize`; NaN: no cue.
     let mut cue_score = [f32::NAN; 6];
-    // Cues of one event whose spans overlap are one phrase read two ways
-    // ("export curbs on" holds "export curbs" and "curbs on"): it counts
-    // once, at the strongest reading.
     let counted = &mut scratch.counted;
     counted.clear();
+    let mut refers_back = false;
+    let mut first_title_marker: Option<usize> = None;
     for h in &hits {
         let (ev, strength) = match h.target {
+            Target::Negative(n) => {
+                let neg = &profile.negatives[n];
+                if !negatives.iter().any(|(name, _)| *name == neg.name) {
+                    negatives.push((&neg.name, neg.penalty));
+                    score -= neg.penalty;
+                }
+                continue;
+            }
+            Target::Entity(e) => {
+                let ent = &profile.entities[e];
+                let list = match ent.kind {
+                    EntityKind::Chip => &mut chips,
+                    EntityKind::Company => &mut companies,
+                    EntityKind::Agency => &mut agencies,
+                    EntityKind::Country => &mut countries,
+                    EntityKind::Topic => &mut topics,
+                };
+                // Names are the profile's own strings: one per entity.
+                if !list.iter().any(|n| std::ptr::eq(*n, ent.name.as_str())) {
+                    list.push(ent.name.as_str());
+                    if !keys.contains(&ent.key.as_str()) {
+                        keys.push(&ent.key);
+                    }
+                }
+                continue;
+            }
+            Target::FollowUp => {
+                refers_back = true;
+                if h.field == Field::Title {
+                    first_title_marker = Some(first_title_marker.map_or(h.start, |m| m.min(h.start)));
+                }
+                continue;
+            }
+            Target::Concept(_) => continue,
             Target::Cue(ev) => (ev, 1.0),
             Target::StrongCue(ev) => (ev, profile::STRONG_CUE),
-            _ => continue,
         };
+        // Cues of one event whose spans overlap are one phrase read two
+        // ways ("export curbs on" holds "export curbs" and "curbs on"): it
+        // counts once, at the strongest reading.
         let mut w = strength
             * if h.field == Field::Title {
                 profile.title_weight
@@ -351,11 +356,6 @@ fn decide<'p>(
     // cue in the headline counts only ahead of a follow-up phrase there
     // ("China slams US export curbs" reacts to the curbs), or as that very
     // phrase ("nouvelles restrictions" in a headline announces them).
-    let first_title_marker = hits
-        .iter()
-        .filter(|h| h.field == Field::Title && h.target == Target::FollowUp)
-        .map(|h| h.start)
-        .min();
     // A cue that only names a subject ("gallium", also a topic) announces
     // nothing.
     let names_a_subject = |c: &Hit| {
@@ -368,7 +368,6 @@ fn decide<'p>(
             && first_title_marker.is_none_or(|m| h.start <= m)
             && !names_a_subject(h)
     });
-    let refers_back = hits.iter().any(|h| h.target == Target::FollowUp);
     let follow_up = match (relevant && refers_back, headline_development) {
         (false, _) => Reference::None,
         (true, true) => Reference::RefersBack,
