@@ -93,8 +93,19 @@ impl Matcher {
     /// miss their word boundaries (those next to an ASCII letter or
     /// digit): by text, and within a text by start, end and term.
     pub fn find_all(&self, texts: &[&str]) -> Vec<RawMatch> {
-        let mut joined = Joined::default();
-        let mut found: [Vec<RawMatch>; 2] = Default::default();
+        BUFFERS.with_borrow_mut(|buffers| {
+            let all = self.find_all_with(texts, buffers);
+            // A feed of thousands of items leaves no megabytes behind.
+            if buffers.joined.bytes.capacity() > KEEP_BYTES {
+                *buffers = Buffers::default();
+            }
+            all
+        })
+    }
+
+    fn find_all_with(&self, texts: &[&str], buffers: &mut Buffers) -> Vec<RawMatch> {
+        let Buffers { joined, lanes, found } = buffers;
+        found.iter_mut().for_each(Vec::clear);
         for which in [0, 1] {
             // Only texts with non-ASCII characters can hold the other terms.
             joined.fill(texts, |t| which == 0 || !t.is_ascii());
@@ -104,8 +115,7 @@ impl Matcher {
             // Each lane reports in order of match end, and the lanes cover
             // the text in order: their reports, one after the other, are in
             // order of match end throughout.
-            let mut lanes: [Vec<(u32, u32, u32)>; LANES] =
-                std::array::from_fn(|_| Vec::with_capacity(joined.bytes.len() / (8 * LANES)));
+            lanes.iter_mut().for_each(Vec::clear);
             let (bytes, bounds) = (&joined.bytes, &self.bounds[which]);
             let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
                 let start = at + 1 - len;
@@ -128,7 +138,7 @@ impl Matcher {
             let out = &mut found[which];
             out.reserve(lanes.iter().map(Vec::len).sum());
             let mut text = 0;
-            for (start, end, pattern) in lanes.into_iter().flatten() {
+            for &(start, end, pattern) in lanes.iter().flatten() {
                 // No match spans two texts: the text holding its last byte
                 // holds it all.
                 while text + 1 < joined.starts.len() && joined.starts[text + 1].0 < end as usize {
@@ -147,7 +157,7 @@ impl Matcher {
         // Both in text order: merge, then order each text's matches.
         let [ascii, other] = found;
         let mut all = Vec::with_capacity(ascii.len() + other.len());
-        let (mut a, mut o) = (ascii.into_iter().peekable(), other.into_iter().peekable());
+        let (mut a, mut o) = (ascii.iter().copied().peekable(), other.iter().copied().peekable());
         while let Some(text) = [a.peek(), o.peek()].into_iter().flatten().map(|m| m.0).min() {
             let from = all.len();
             all.extend(std::iter::from_fn(|| a.next_if(|m| m.0 == text)));
@@ -172,6 +182,24 @@ pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
         }
         v[j] = x;
     }
+}
+
+/// Buffers a thread's scans reuse, call after call: a batch of one article
+/// would otherwise allocate a dozen times.
+#[derive(Default)]
+struct Buffers {
+    joined: Joined,
+    /// Each lane's reports: start, end, pattern.
+    lanes: [Vec<(u32, u32, u32)>; LANES],
+    /// The matches of each machine.
+    found: [Vec<RawMatch>; 2],
+}
+
+/// Beyond this many bytes of joined text, a thread lets its buffers go.
+const KEEP_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
 }
 
 /// Texts laid end to end, each followed by a NUL. No term holds a NUL (the
@@ -236,19 +264,29 @@ fn scan<A: Automaton>(
         .expect("unanchored search is supported");
     // Parts much longer than their warm-up, or one.
     let lanes = (bytes.len() / (4 * longest.max(1))).clamp(1, LANES);
-    let mut parts: Vec<Part<'_>> = (0..lanes)
-        .map(|k| {
-            let from = bytes.len() * k / lanes;
-            let to = bytes.len() * (k + 1) / lanes;
-            let warm = from.saturating_sub(longest.saturating_sub(1));
-            (&bytes[warm..to], warm, start, from, k)
-        })
-        .collect();
+    // The parts beyond `lanes` are empty.
+    let mut parts: [Part<'_>; LANES] = std::array::from_fn(|k| {
+        if k >= lanes {
+            return (&bytes[..0], 0, start, 0, k);
+        }
+        let from = bytes.len() * k / lanes;
+        let to = bytes.len() * (k + 1) / lanes;
+        let warm = from.saturating_sub(longest.saturating_sub(1));
+        (&bytes[warm..to], warm, start, from, k)
+    });
+    let mut live = lanes;
     // As many side by side as are left: when the shortest part ends, the
     // others go on without it.
     loop {
-        parts.retain(|p| !p.0.is_empty());
-        match parts.len() {
+        let mut kept = 0;
+        for k in 0..live {
+            if !parts[k].0.is_empty() {
+                parts[kept] = parts[k];
+                kept += 1;
+            }
+        }
+        live = kept;
+        match live {
             0 => return,
             1 => {
                 let (rest, at, mut sid, from, lane) = parts[0];
@@ -386,6 +424,30 @@ mod tests {
             assert_eq!(by_nfa, by_dfa, "text of {len} bytes");
             assert!(len < 300 || by_dfa.len() > 10, "the text holds terms");
         }
+    }
+
+    /// A thread's scans reuse their buffers: what one batch leaves there
+    /// never shows in the next, including after a batch large enough that
+    /// the buffers are let go.
+    #[test]
+    fn reused_buffers_leave_nothing_behind() {
+        let normalised: Vec<String> = PATTERNS[..8].iter().map(|p| (*p).to_owned()).collect();
+        let m = Matcher::new(&normalised, |_| (false, false));
+        let small = ["export controls on h20", "中国芯片"];
+        let alone = m.find_all(&small);
+        assert!(alone.len() >= 4, "{alone:?}");
+        let big = "nvidia h20 export controls ".repeat(KEEP_BYTES / 20);
+        let many = m.find_all(&[big.as_str(), "aa"]);
+        assert_eq!(
+            many.iter().filter(|x| x.3 == 2).count(),
+            KEEP_BYTES / 20,
+            "one h20 per repeat"
+        );
+        assert_eq!(m.find_all(&small), alone);
+        let medium = "aa x-y ".repeat(100);
+        m.find_all(&[medium.as_str(), medium.as_str(), medium.as_str()]);
+        assert_eq!(m.find_all(&small), alone);
+        assert_eq!(m.find_all(&[]), Vec::new());
     }
 
     /// Every lane layout must find exactly what the crate's own overlapping
