@@ -1180,3 +1180,38 @@ fn undeclared_language_is_detected_for_relevant_articles() {
         assert_eq!(d.lang.as_deref(), Some(want), "{title}");
     }
 }
+
+// A revoked licence or approval is a restriction, in every language.
+cases! {
+    en_revocation_is_restriction: (
+        "Washington revokes licences for Huawei's chip suppliers",
+        "The Commerce Department revoked export licences that let two American firms sell \
+         processors to Huawei in China.",
+        "en", true, Some("restriction"), &[],
+    );
+    fr_revocation_is_restriction: (
+        "Washington révoque les licences des fournisseurs de puces de Huawei",
+        "Le département du Commerce a retiré les autorisations d'exportation de processeurs vers la Chine.",
+        "fr", true, Some("restriction"), &[],
+    );
+    de_revocation_is_restriction: (
+        "Washington widerruft Exportlizenzen für Chip-Lieferanten von Huawei",
+        "Das US-Handelsministerium hat Genehmigungen für Prozessoren nach China widerrufen.",
+        "de", true, Some("restriction"), &[],
+    );
+    es_revocation_is_restriction: (
+        "Washington revoca las licencias de exportación de chips a Huawei",
+        "El Departamento de Comercio revocó los permisos para vender procesadores a China.",
+        "es", true, Some("restriction"), &[],
+    );
+    zh_revocation_is_restriction: (
+        "美国商务部吊销向华为出口芯片的许可证",
+        "美国撤销许可，两家美国公司不能再向中国华为出售处理器。",
+        "zh", true, Some("restriction"), &[],
+    );
+    ja_revocation_is_restriction: (
+        "米商務省、ファーウェイ向け半導体の輸出許可を取り消し",
+        "米政府は中国のファーウェイに対する半導体輸出の許可を取り消した。",
+        "ja", true, Some("restriction"), &[],
+    );
+}
