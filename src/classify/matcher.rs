@@ -80,11 +80,11 @@ impl Matcher {
             let ascii = build(&ascii);
             (ascii, other.join().expect("building a matcher does not panic"))
         });
-        let bounds = |ids: &[usize]| ids.iter().map(|&i| bounds(i)).collect();
+        let bounds_of = |ids: &[usize]| ids.iter().map(|&i| bounds(i)).collect();
         Matcher {
             machines: [ascii_machine, other_machine],
             longest: [longest(&ascii), longest(&other)],
-            bounds: [bounds(&ascii), bounds(&other)],
+            bounds: [bounds_of(&ascii), bounds_of(&other)],
             terms: [ascii, other],
         }
     }
