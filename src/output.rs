@@ -618,9 +618,9 @@ pub fn explain(
     println!("matched terms:");
     for h in &d.hits {
         let means = match h.target {
-            Target::Concept(c) => format!("concept {}", profile.concepts[c]),
-            Target::Entity(e) => format!("entity {}", profile.entities[e].name),
-            Target::Negative(n) => format!("negative {}", profile.negatives[n].name),
+            Target::Concept(c) => format!("concept {}", profile.concepts[c as usize]),
+            Target::Entity(e) => format!("entity {}", profile.entities[e as usize].name),
+            Target::Negative(n) => format!("negative {}", profile.negatives[n as usize].name),
             Target::Cue(e) => format!("cue for {e}"),
             Target::StrongCue(e) => format!("strong cue for {e}"),
             Target::FollowUp => "follow-up of an earlier development".to_owned(),

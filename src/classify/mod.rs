@@ -38,18 +38,18 @@ impl Field {
     }
 }
 
-/// One matched term.
+/// One matched term. Compact (28 bytes): an article can hold hundreds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     pub field: Field,
     /// Sentence number within the field (the title is one sentence).
-    pub sentence: usize,
+    pub sentence: u32,
     /// Index of the term in `Profile::terms`.
-    pub term: usize,
+    pub term: u32,
     /// Byte span of the match in the field's normalised text
     /// (`Decision::texts`).
-    pub start: usize,
-    pub end: usize,
+    pub start: u32,
+    pub end: u32,
     pub target: Target,
 }
 
@@ -171,24 +171,67 @@ fn spans_of(profile: &Profile, texts: &[&str], found: Vec<RawMatch>) -> Vec<RawM
             kind & profile::KIND_BOUND_RIGHT != 0,
         );
         let (s, e) = (*start as usize, *end as usize);
-        if bound_left && t[..s].chars().next_back().is_some_and(is_word_char) {
+        if bound_left && word_char_before(t, s) {
             return false;
         }
-        if bound_right && t[e..].chars().next().is_some_and(is_word_char) {
+        if bound_right && word_char_at(t, e) {
             return false;
         }
         if !bound_right {
-            *end = (e + t[e..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - e)) as u32;
+            *end = word_end(t, e) as u32;
         }
         if !bound_left {
-            *start = t[..s]
-                .rfind(|c: char| !is_word_char(c))
-                .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8))
-                as u32;
+            *start = word_start(t, s) as u32;
         }
         true
     });
     spans
+}
+
+/// Does the character before byte `at` of `t` belong to a word? ASCII
+/// neighbours, most of them, need no decoding.
+fn word_char_before(t: &str, at: usize) -> bool {
+    match t.as_bytes()[..at].last() {
+        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
+        _ => t[..at].chars().next_back().is_some_and(is_word_char),
+    }
+}
+
+/// Does the character at byte `at` of `t` belong to a word?
+fn word_char_at(t: &str, at: usize) -> bool {
+    match t.as_bytes().get(at) {
+        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
+        _ => t[at..].chars().next().is_some_and(is_word_char),
+    }
+}
+
+/// Where the word that holds byte `at` of `t` (or starts there) ends.
+fn word_end(t: &str, at: usize) -> usize {
+    let bytes = t.as_bytes();
+    let mut i = at;
+    while bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+        i += 1;
+    }
+    if bytes.get(i).is_some_and(|b| !b.is_ascii()) {
+        i += t[i..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - i);
+    }
+    i
+}
+
+/// Where the word that holds the character before byte `at` of `t` (or
+/// ends there) starts.
+fn word_start(t: &str, at: usize) -> usize {
+    let bytes = t.as_bytes();
+    let mut i = at;
+    while i > 0 && bytes[i - 1].is_ascii_alphanumeric() {
+        i -= 1;
+    }
+    if i > 0 && !bytes[i - 1].is_ascii() {
+        i = t[..i]
+            .rfind(|c: char| !is_word_char(c))
+            .map_or(0, |k| k + t[k..].chars().next().map_or(1, char::len_utf8));
+    }
+    i
 }
 
 /// The decision on one article from its normalised texts and the term
@@ -200,8 +243,12 @@ fn decide<'p>(
     summary: (String, &[usize], &[RawMatch]),
     scratch: &mut Scratch,
 ) -> Decision<'p> {
-    // A match can stand for several targets.
-    let mut hits = Vec::with_capacity(2 * (title.1.len() + summary.2.len()));
+    // A match can stand for several targets: room for all of them, no
+    // more (hits are most of what a decision keeps).
+    let targets: usize = (title.1.iter().chain(summary.2))
+        .map(|&(_, _, _, ti)| profile.targets_of(ti as usize).len())
+        .sum();
+    let mut hits = Vec::with_capacity(targets);
     // The title is one sentence.
     place(
         profile,
@@ -280,11 +327,11 @@ fn decide<'p>(
     let counted = &mut scratch.counted;
     counted.clear();
     let mut refers_back = false;
-    let mut first_title_marker: Option<usize> = None;
+    let mut first_title_marker: Option<u32> = None;
     for h in &hits {
         let (ev, strength) = match h.target {
             Target::Negative(n) => {
-                let neg = &profile.negatives[n];
+                let neg = &profile.negatives[n as usize];
                 if !negatives.iter().any(|(name, _)| *name == neg.name) {
                     negatives.push((&neg.name, neg.penalty));
                     score -= neg.penalty;
@@ -292,7 +339,7 @@ fn decide<'p>(
                 continue;
             }
             Target::Entity(e) => {
-                let ent = &profile.entities[e];
+                let ent = &profile.entities[e as usize];
                 let list = match ent.kind {
                     EntityKind::Chip => &mut chips,
                     EntityKind::Company => &mut companies,
@@ -413,10 +460,10 @@ fn decide<'p>(
 struct Scratch {
     /// What [`place`] leaves: the concept bit set of each sentence.
     bits: Vec<u64>,
-    negative_spans: Vec<(usize, usize)>,
-    cue_spans: Vec<(usize, usize)>,
+    negative_spans: Vec<(u32, u32)>,
+    cue_spans: Vec<(u32, u32)>,
     /// Cue phrases counted so far: field, span, event, weight.
-    counted: Vec<(Field, usize, usize, EventType, f32)>,
+    counted: Vec<(Field, u32, u32, EventType, f32)>,
 }
 
 /// Record the hits of `spans` (sorted, in `norm`: a normalised text and
@@ -433,14 +480,14 @@ fn place(
 ) {
     // A negative scoped to languages applies only when the article's
     // language is known to be one of them.
-    let negative_applies = |n: usize| {
-        let langs = &profile.negatives[n].langs;
+    let negative_applies = |n: u32| {
+        let langs = &profile.negatives[n as usize].langs;
         langs.is_empty() || lang.is_some_and(|l| langs.iter().any(|x| x == l))
     };
-    let is_negative_term = |ti: usize| {
-        profile.term_kinds[ti] & profile::KIND_NEGATIVE != 0
+    let is_negative_term = |ti: u32| {
+        profile.term_kinds[ti as usize] & profile::KIND_NEGATIVE != 0
             && profile
-                .targets_of(ti)
+                .targets_of(ti as usize)
                 .iter()
                 .any(|(t, _)| matches!(t, Target::Negative(n) if negative_applies(*n)))
     };
@@ -456,9 +503,7 @@ fn place(
         return;
     }
     let start_len = hits.len();
-    let spans = spans
-        .iter()
-        .map(|&(_, s, e, ti)| (s as usize, e as usize, ti as usize));
+    let spans = spans.iter().map(|&(_, s, e, ti)| (s, e, ti));
     // A negative context takes every other match inside it out of play
     // ("potato chips" swallows "chips"). A cue inside a longer cue gives
     // way to it ("antitrust probe" is not a bare "probe").
@@ -468,11 +513,11 @@ fn place(
         if is_negative_term(ti) {
             negative_spans.push((s, e));
         }
-        if profile.term_kinds[ti] & profile::KIND_CUE != 0 {
+        if profile.term_kinds[ti as usize] & profile::KIND_CUE != 0 {
             cue_spans.push((s, e));
         }
     }
-    let inside_longer_cue = |s: usize, e: usize| {
+    let inside_longer_cue = |s: u32, e: u32| {
         cue_spans
             .iter()
             .any(|&(cs, ce)| cs <= s && e <= ce && (ce - cs) > (e - s))
@@ -491,10 +536,11 @@ fn place(
         let sentence = if field == Field::Title {
             0
         } else {
-            sentence_of(sentence_starts, s)
+            // Below the text's length, which fits in 32 bits.
+            sentence_of(sentence_starts, s as usize) as u32
         };
         let shadowed_cue = inside_longer_cue(s, e);
-        for &(target, concept_bits) in profile.targets_of(ti) {
+        for &(target, concept_bits) in profile.targets_of(ti as usize) {
             if is_negative && !matches!(target, Target::Negative(n) if negative_applies(n)) {
                 continue;
             }
@@ -506,7 +552,7 @@ fn place(
             if shadowed_cue && matches!(target, Target::Cue(_) | Target::StrongCue(_)) {
                 continue;
             }
-            bits[sentence] |= concept_bits;
+            bits[sentence as usize] |= concept_bits;
             hits.push(Hit {
                 field,
                 sentence,
@@ -576,16 +622,16 @@ impl Decision<'_> {
     /// The normalised text a hit matched.
     pub fn matched(&self, h: &Hit) -> &str {
         let text = &self.texts[usize::from(h.field == Field::Summary)];
-        text.get(h.start..h.end).unwrap_or("")
+        text.get(h.start as usize..h.end as usize).unwrap_or("")
     }
 
     /// The evidence as JSON, for storage and `explain`.
     pub fn evidence_json(&self, profile: &Profile) -> serde_json::Value {
         let target = |t: &Target| -> String {
             match *t {
-                Target::Concept(c) => format!("concept:{}", profile.concepts[c]),
-                Target::Entity(e) => format!("entity:{}", profile.entities[e].name),
-                Target::Negative(n) => format!("negative:{}", profile.negatives[n].name),
+                Target::Concept(c) => format!("concept:{}", profile.concepts[c as usize]),
+                Target::Entity(e) => format!("entity:{}", profile.entities[e as usize].name),
+                Target::Negative(n) => format!("negative:{}", profile.negatives[n as usize].name),
                 Target::Cue(ev) => format!("cue:{ev}"),
                 Target::StrongCue(ev) => format!("strong cue:{ev}"),
                 Target::FollowUp => "follow-up".to_owned(),
@@ -600,7 +646,7 @@ impl Decision<'_> {
             "negatives": self.negatives.iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
             "events": self.event_scores.iter().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),
             "hits": self.hits.iter().map(|h| json!({
-                "field": h.field.as_str(), "sentence": h.sentence, "term": profile.terms[h.term].text,
+                "field": h.field.as_str(), "sentence": h.sentence, "term": profile.terms[h.term as usize].text,
                 "matched": self.matched(h), "means": target(&h.target),
             })).collect::<Vec<_>>(),
         })

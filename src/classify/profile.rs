@@ -142,9 +142,9 @@ pub enum Within {
 /// What a matched term stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    Concept(usize),
-    Entity(usize),
-    Negative(usize),
+    Concept(u32),
+    Entity(u32),
+    Negative(u32),
     Cue(EventType),
     StrongCue(EventType),
     /// A phrase that points back at an earlier development ("last week's
@@ -328,7 +328,7 @@ impl Profile {
                 check_lang(lang, &format!("concepts.{name}"))?;
                 for t in terms {
                     builder
-                        .add(t, Target::Concept(ci))
+                        .add(t, Target::Concept(ci as u32))
                         .map_err(|m| invalid(line_of(t), format!("concepts.{name}.{lang}: {m}")))?;
                 }
             }
@@ -346,6 +346,7 @@ impl Profile {
             for c in &e.concepts {
                 bits |= concept_bit(c, &format!("entities `{}`", e.name))?;
             }
+            let ei = u32::try_from(ei).map_err(|_| invalid(0, "too many entities".into()))?;
             for a in &e.aliases {
                 builder
                     .add(a, Target::Entity(ei))
@@ -374,6 +375,7 @@ impl Profile {
                     format!("negative `{}` has no terms", n.name),
                 ));
             }
+            let ni = u32::try_from(ni).map_err(|_| invalid(0, "too many negative contexts".into()))?;
             for t in &n.terms {
                 builder
                     .add(t, Target::Negative(ni))
@@ -485,7 +487,7 @@ impl Profile {
             flat_targets.extend(t.targets.iter().map(|&target| {
                 let bits = match target {
                     Target::Concept(c) => 1 << c,
-                    Target::Entity(e) => entities[e].concepts,
+                    Target::Entity(e) => entities[e as usize].concepts,
                     _ => 0,
                 };
                 (target, bits)

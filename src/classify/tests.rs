@@ -1071,6 +1071,23 @@ proptest! {
         }
         let _ = normalise_term(&s);
     }
+
+    /// The word helpers read ASCII neighbours byte by byte: they must say
+    /// what the character-by-character definition says, in any script.
+    #[test]
+    fn word_bounds_agree_with_the_character_rule(s in nasty_text()) {
+        let t = normalise(&s).text;
+        for at in (0..=t.len()).filter(|&i| t.is_char_boundary(i)) {
+            prop_assert_eq!(word_char_before(&t, at), t[..at].chars().next_back().is_some_and(is_word_char));
+            prop_assert_eq!(word_char_at(&t, at), t[at..].chars().next().is_some_and(is_word_char));
+            let end = at + t[at..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - at);
+            prop_assert_eq!(word_end(&t, at), end, "{:?} at {}", t, at);
+            let start = t[..at]
+                .rfind(|c: char| !is_word_char(c))
+                .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8));
+            prop_assert_eq!(word_start(&t, at), start, "{:?} at {}", t, at);
+        }
+    }
 }
 #[test]
 fn a_batch_decides_as_one_at_a_time() {
