@@ -602,29 +602,29 @@ fn stored(profile: &Profile, d: &classify::Decision<'_>) -> StoredDecision {
         score: f64::from(d.score),
         event: d.event.map(|e| e.as_str().to_owned()),
         // Most articles name no chip and no entity: their JSON is known.
-        chips: if d.chips.is_empty() {
+        chips: if d.chips().is_empty() {
             "[]".to_owned()
         } else {
-            serde_json::to_string(&d.chips).unwrap_or_else(|_| "[]".into())
+            serde_json::to_string(d.chips()).unwrap_or_else(|_| "[]".into())
         },
-        entities: if [&d.agencies, &d.companies, &d.countries, &d.keys, &d.topics]
+        entities: if [d.agencies(), d.companies(), d.countries(), d.keys(), d.topics()]
             .iter()
             .all(|xs| xs.is_empty())
         {
             NO_ENTITIES.to_owned()
         } else {
             serde_json::to_string(&StoredEntities {
-                agencies: &d.agencies,
-                companies: &d.companies,
-                countries: &d.countries,
-                keys: &d.keys,
-                topics: &d.topics,
+                agencies: d.agencies(),
+                companies: d.companies(),
+                countries: d.countries(),
+                keys: d.keys(),
+                topics: d.topics(),
             })
             .unwrap_or_else(|_| "{}".into())
         },
-        lang: d.lang.clone(),
+        lang: d.lang.as_deref().map(str::to_owned),
         // Evidence is kept where a rule fired; `explain` recomputes the rest.
-        evidence: if d.rules.is_empty() && d.negatives.is_empty() {
+        evidence: if d.rules().is_empty() && d.negatives().is_empty() {
             "{}".to_owned()
         } else {
             d.evidence_json(profile).to_string()

@@ -483,8 +483,8 @@ pub fn decision_line(
         "relevant": d.relevant,
         "score": d.score,
         "event": d.event.map(|e| e.as_str()),
-        "chips": d.chips,
-        "entities": {"companies": d.companies, "agencies": d.agencies, "countries": d.countries},
+        "chips": d.chips(),
+        "entities": {"companies": d.companies(), "agencies": d.agencies(), "countries": d.countries()},
         "lang": d.lang,
     });
     if let Some(p) = explain {
@@ -570,19 +570,19 @@ pub fn explain(
     if let Some(e) = d.event {
         println!("event:    {e}");
     }
-    println!("chips:    {}", list(&d.chips));
+    println!("chips:    {}", list(d.chips()));
     println!(
         "companies {}; agencies {}; countries {}",
-        list(&d.companies),
-        list(&d.agencies),
-        list(&d.countries)
+        list(d.companies()),
+        list(d.agencies()),
+        list(d.countries())
     );
     println!();
     println!("rules that fired:");
-    if d.rules.is_empty() {
+    if d.rules().is_empty() {
         println!("  none");
     }
-    for r in &d.rules {
+    for r in d.rules() {
         println!(
             "  {:+6.2}  {} (in the {})",
             r.score,
@@ -594,15 +594,11 @@ pub fn explain(
             }
         );
     }
-    for (n, p) in &d.negatives {
+    for (n, p) in d.negatives() {
         println!("  {:+6.2}  negative context: {n}", -p);
     }
-    if !d.event_scores.is_empty() {
-        let cues: Vec<String> = d
-            .event_scores
-            .iter()
-            .map(|(e, s)| format!("{e} {s:.1}"))
-            .collect();
+    let cues: Vec<String> = d.event_scores().map(|(e, s)| format!("{e} {s:.1}")).collect();
+    if !cues.is_empty() {
         println!("event cues: {}", cues.join(", "));
     }
     match d.follow_up {
@@ -616,7 +612,7 @@ pub fn explain(
     }
     println!();
     println!("matched terms:");
-    for h in &d.hits {
+    for h in d.hits() {
         let means = match h.target {
             Target::Concept(c) => format!("concept {}", profile.concepts[c as usize]),
             Target::Entity(e) => format!("entity {}", profile.entities[e as usize].name),

@@ -6,6 +6,9 @@ pub mod matcher;
 pub mod normalize;
 pub mod profile;
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::model::{EventType, Reference};
@@ -62,33 +65,177 @@ pub struct RuleHit<'p> {
 }
 
 /// The decision on one article.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The decisions of one batch keep their texts, hits, entity names, rules
+/// and negative contexts in buffers they share (a decision holds ranges of
+/// them): a batch allocates a handful of times, not a dozen times per
+/// article. A decision kept alive keeps its batch's buffers alive.
+#[derive(Clone)]
 pub struct Decision<'p> {
     pub relevant: bool,
     pub score: f32,
     /// For relevant articles: the development type.
     pub event: Option<EventType>,
-    /// Normalised chip names, in order of first mention.
-    pub chips: Vec<&'p str>,
-    pub companies: Vec<&'p str>,
-    pub agencies: Vec<&'p str>,
-    pub countries: Vec<&'p str>,
-    pub topics: Vec<&'p str>,
-    /// The development signature: `kind:name` of every entity (by group).
-    pub keys: Vec<&'p str>,
-    pub lang: Option<String>,
-    pub hits: Vec<Hit>,
-    pub rules: Vec<RuleHit<'p>>,
-    /// Negative contexts found, with the penalty each cost.
-    pub negatives: Vec<(&'p str, f32)>,
-    /// Cue score per event type (only types with a cue).
-    pub event_scores: Vec<(EventType, f32)>,
+    /// The declared language, else for a relevant article the detected
+    /// one (ISO 639-1).
+    pub lang: Option<Cow<'static, str>>,
     /// For a relevant article: does it point back at an earlier
     /// development, and does it announce one of its own (see
     /// [`Target::FollowUp`])?
     pub follow_up: Reference,
-    /// The normalised title and summary the hits point into.
-    pub texts: [String; 2],
+    /// Cue score per event type, by `EventType as usize`; NaN: no cue.
+    cue_scores: [f32; 6],
+    parts: Parts,
+    shared: Arc<Shared<'p>>,
+}
+
+/// What the decisions of one batch keep.
+#[derive(Default)]
+struct Shared<'p> {
+    /// The normalised titles and summaries, a NUL after each.
+    text: String,
+    hits: Vec<Hit>,
+    /// Entity names, by decision and within it by [`NAME_LISTS`].
+    names: Vec<&'p str>,
+    rules: Vec<RuleHit<'p>>,
+    negatives: Vec<(&'p str, f32)>,
+}
+
+/// A decision's ranges of the [`Shared`] buffers.
+#[derive(Clone, Copy, Debug)]
+struct Parts {
+    title: (u32, u32),
+    summary: (u32, u32),
+    hits: (u32, u32),
+    /// Where each list of [`NAME_LISTS`] starts, and where the last ends.
+    names: [u32; NAME_LISTS + 1],
+    rules: (u32, u32),
+    negatives: (u32, u32),
+}
+
+/// Entity name lists a decision has: chips, companies, agencies,
+/// countries, topics (by [`EntityKind`]), then keys.
+const NAME_LISTS: usize = 6;
+
+/// Index of a kind's list of names.
+fn name_list(kind: EntityKind) -> usize {
+    match kind {
+        EntityKind::Chip => 0,
+        EntityKind::Company => 1,
+        EntityKind::Agency => 2,
+        EntityKind::Country => 3,
+        EntityKind::Topic => 4,
+    }
+}
+
+/// The part `(from, to)` of `all`.
+fn part<T>(all: &[T], (from, to): (u32, u32)) -> &[T] {
+    &all[from as usize..to as usize]
+}
+
+impl<'p> Decision<'p> {
+    /// The matched terms, title first, each in order of where it starts.
+    pub fn hits(&self) -> &[Hit] {
+        part(&self.shared.hits, self.parts.hits)
+    }
+
+    fn names(&self, list: usize) -> &[&'p str] {
+        let n = &self.parts.names;
+        part(&self.shared.names, (n[list], n[list + 1]))
+    }
+
+    /// Normalised chip names, in order of first mention.
+    pub fn chips(&self) -> &[&'p str] {
+        self.names(name_list(EntityKind::Chip))
+    }
+
+    pub fn companies(&self) -> &[&'p str] {
+        self.names(name_list(EntityKind::Company))
+    }
+
+    pub fn agencies(&self) -> &[&'p str] {
+        self.names(name_list(EntityKind::Agency))
+    }
+
+    pub fn countries(&self) -> &[&'p str] {
+        self.names(name_list(EntityKind::Country))
+    }
+
+    pub fn topics(&self) -> &[&'p str] {
+        self.names(name_list(EntityKind::Topic))
+    }
+
+    /// The development signature: `kind:name` of every entity (by group).
+    pub fn keys(&self) -> &[&'p str] {
+        self.names(NAME_LISTS - 1)
+    }
+
+    /// The rules that fired.
+    pub fn rules(&self) -> &[RuleHit<'p>] {
+        part(&self.shared.rules, self.parts.rules)
+    }
+
+    /// Negative contexts found, with the penalty each cost.
+    pub fn negatives(&self) -> &[(&'p str, f32)] {
+        part(&self.shared.negatives, self.parts.negatives)
+    }
+
+    /// Cue score per event type, for the types with a cue, the most
+    /// specific type first.
+    pub fn event_scores(&self) -> impl Iterator<Item = (EventType, f32)> + '_ {
+        EVENT_PRIORITY
+            .iter()
+            .map(|&e| (e, self.cue_scores[e as usize]))
+            .filter(|(_, s)| !s.is_nan())
+    }
+
+    /// The normalised title or summary, which hits point into.
+    pub fn text(&self, field: Field) -> &str {
+        let (from, to) = match field {
+            Field::Title => self.parts.title,
+            Field::Summary => self.parts.summary,
+        };
+        &self.shared.text[from as usize..to as usize]
+    }
+}
+
+impl PartialEq for Decision<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let fields = |d: &Self| (d.relevant, d.score, d.event, d.lang.clone(), d.follow_up);
+        fields(self) == fields(other)
+            && self.event_scores().eq(other.event_scores())
+            && (0..NAME_LISTS).all(|k| self.names(k) == other.names(k))
+            && self.hits() == other.hits()
+            && self.rules() == other.rules()
+            && self.negatives() == other.negatives()
+            && [Field::Title, Field::Summary]
+                .iter()
+                .all(|&f| self.text(f) == other.text(f))
+    }
+}
+
+impl std::fmt::Debug for Decision<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decision")
+            .field("relevant", &self.relevant)
+            .field("score", &self.score)
+            .field("event", &self.event)
+            .field("lang", &self.lang)
+            .field("follow_up", &self.follow_up)
+            .field("chips", &self.chips())
+            .field("companies", &self.companies())
+            .field("agencies", &self.agencies())
+            .field("countries", &self.countries())
+            .field("topics", &self.topics())
+            .field("keys", &self.keys())
+            .field("rules", &self.rules())
+            .field("negatives", &self.negatives())
+            .field("event_scores", &self.event_scores().collect::<Vec<_>>())
+            .field("hits", &self.hits())
+            .field("title", &self.text(Field::Title))
+            .field("summary", &self.text(Field::Summary))
+            .finish()
+    }
 }
 
 /// Event types in the order that breaks ties: the most specific first.
@@ -111,20 +258,28 @@ pub fn classify<'p>(profile: &'p Profile, input: &Input<'_>) -> Decision<'p> {
 /// Classify many articles: the decisions [`classify`] makes one at a time,
 /// in the same order, faster (the term scan interleaves the texts).
 pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Decision<'p>> {
-    // The sentence starts of every text in one buffer: text `k`'s are
-    // `starts[ends[k - 1]..ends[k]]`.
+    let mut shared = Shared::default();
+    // All texts in one buffer, text `k` at `bounds[k]`; the sentence starts
+    // of all in another, text `k`'s at `starts[ends[k - 1]..ends[k]]`.
     let mut starts = Vec::with_capacity(4 * inputs.len());
     let mut ends = Vec::with_capacity(2 * inputs.len());
-    let norms: Vec<String> = inputs
+    let mut bounds = Vec::with_capacity(2 * inputs.len());
+    let text = &mut shared.text;
+    // What `normalise_into` reserves for each text, and its NUL.
+    let room = |t: &str| t.len() + t.len() / 8 + 1;
+    text.reserve(inputs.iter().map(|i| room(i.title) + room(i.summary)).sum());
+    for t in inputs.iter().flat_map(|i| [i.title, i.summary]) {
+        let from = text.len();
+        normalise_into(t, text, &mut starts);
+        ends.push(starts.len());
+        // The matcher's offsets are 32-bit: so are the batch's.
+        bounds.push((from as u32, text.len() as u32));
+        text.push('\0');
+    }
+    let texts: Vec<&str> = bounds
         .iter()
-        .flat_map(|i| [i.title, i.summary])
-        .map(|t| {
-            let text = normalise_into(t, &mut starts);
-            ends.push(starts.len());
-            text
-        })
+        .map(|&(from, to)| &text[from as usize..to as usize])
         .collect();
-    let texts: Vec<&str> = norms.iter().map(String::as_str).collect();
     let starts_of = |k: usize| &starts[k.checked_sub(1).map_or(0, |p| ends[p])..ends[k]];
     let found = profile.matcher().find_all(&texts);
     let mut spans = spans_of(profile, &texts, found);
@@ -139,23 +294,65 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
         rest = others;
         these
     };
-    let mut norms = norms.into_iter();
-    let mut decisions = Vec::with_capacity(inputs.len());
+    // A match can stand for several targets: room for all of them.
+    shared.hits.reserve_exact(
+        spans
+            .iter()
+            .map(|&(_, _, _, ti)| profile.targets_of(ti as usize).len())
+            .sum(),
+    );
+    let mut made = Vec::with_capacity(inputs.len());
     let mut scratch = Scratch::default();
+    let mut out = Out {
+        hits: &mut shared.hits,
+        names: &mut shared.names,
+        rules: &mut shared.rules,
+        negatives: &mut shared.negatives,
+    };
     for (k, input) in inputs.iter().enumerate() {
-        let (title, summary) = (norms.next(), norms.next());
-        let (title, summary) = (title.unwrap_or_default(), summary.unwrap_or_default());
-        let title_spans = take(2 * k);
-        let summary_spans = take(2 * k + 1);
-        decisions.push(decide(
+        let (title, summary) = (2 * k, 2 * k + 1);
+        made.push(decide(
             profile,
             input,
-            (title, title_spans),
-            (summary, starts_of(2 * k + 1), summary_spans),
+            (texts[title], take(title)),
+            (texts[summary], starts_of(summary), take(summary)),
+            (bounds[title], bounds[summary]),
+            &mut out,
             &mut scratch,
         ));
     }
-    decisions
+    drop(texts);
+    let shared = Arc::new(shared);
+    made.into_iter()
+        .map(|(core, parts)| Decision {
+            relevant: core.relevant,
+            score: core.score,
+            event: core.event,
+            lang: core.lang,
+            follow_up: core.follow_up,
+            cue_scores: core.cue_scores,
+            parts,
+            shared: Arc::clone(&shared),
+        })
+        .collect()
+}
+
+/// The batch buffers that decisions write their parts to.
+struct Out<'a, 'p> {
+    hits: &'a mut Vec<Hit>,
+    names: &'a mut Vec<&'p str>,
+    rules: &'a mut Vec<RuleHit<'p>>,
+    negatives: &'a mut Vec<(&'p str, f32)>,
+}
+
+/// A decision before its batch's buffers are shared.
+struct Core {
+    relevant: bool,
+    score: f32,
+    event: Option<EventType>,
+    lang: Option<Cow<'static, str>>,
+    follow_up: Reference,
+    cue_scores: [f32; 6],
 }
 
 /// Matches that respect their term's word boundaries, widened over the
@@ -235,46 +432,46 @@ fn word_start(t: &str, at: usize) -> usize {
 }
 
 /// The decision on one article from its normalised texts and the term
-/// spans in each.
+/// spans in each, and where the texts sit in the batch's text. Its hits,
+/// names, rules and negative contexts go to `out`.
 fn decide<'p>(
     profile: &'p Profile,
     input: &Input<'_>,
-    title: (String, &[RawMatch]),
-    summary: (String, &[usize], &[RawMatch]),
-    scratch: &mut Scratch,
-) -> Decision<'p> {
-    // A match can stand for several targets: room for all of them, no
-    // more (hits are most of what a decision keeps).
-    let targets: usize = (title.1.iter().chain(summary.2))
-        .map(|&(_, _, _, ti)| profile.targets_of(ti as usize).len())
-        .sum();
-    let mut hits = Vec::with_capacity(targets);
+    title: (&str, &[RawMatch]),
+    summary: (&str, &[usize], &[RawMatch]),
+    at: ((u32, u32), (u32, u32)),
+    out: &mut Out<'_, 'p>,
+    scratch: &mut Scratch<'p>,
+) -> (Core, Parts) {
+    // Batch buffers hold fewer items than the batch text has bytes.
+    let len = |v: usize| v as u32;
+    let hits_from = out.hits.len();
     // The title is one sentence.
     place(
         profile,
-        (&title.0, &[0]),
+        (title.0, &[0]),
         title.1,
         Field::Title,
         input.lang,
-        &mut hits,
+        out.hits,
         scratch,
     );
     let title_all = scratch.bits.iter().fold(0u64, |a, b| a | b);
     place(
         profile,
-        (&summary.0, summary.1),
+        (summary.0, summary.1),
         summary.2,
         Field::Summary,
         input.lang,
-        &mut hits,
+        out.hits,
         scratch,
     );
     let summary_bits = &scratch.bits;
-    let (title_text, summary_text) = (title.0, summary.0);
+    let hits = &out.hits[hits_from..];
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
-    let mut rules = Vec::new();
+    let rules_from = out.rules.len();
     let all_bits = summary_bits.iter().fold(title_all, |a, b| a | b);
     for rule in &profile.rules {
         let fired = match rule.within {
@@ -305,7 +502,7 @@ fn decide<'p>(
                     1.0
                 };
             score += s;
-            rules.push(RuleHit {
+            out.rules.push(RuleHit {
                 rule: &rule.name,
                 field,
                 score: s,
@@ -315,24 +512,24 @@ fn decide<'p>(
 
     // One pass over the hits: negative contexts, entities in order of
     // first mention, cue scores, follow-up phrases.
-    let mut negatives: Vec<(&str, f32)> = Vec::new();
-    let mut chips: Vec<&str> = Vec::new();
-    let mut companies: Vec<&str> = Vec::new();
-    let mut agencies: Vec<&str> = Vec::new();
-    let mut countries: Vec<&str> = Vec::new();
-    let mut topics: Vec<&str> = Vec::new();
-    let mut keys: Vec<&str> = Vec::new();
+    let negatives_from = out.negatives.len();
+    let names = &mut scratch.names;
+    names.iter_mut().for_each(Vec::clear);
     // Cue score per event type, by `EventType as usize`; NaN: no cue.
-    let mut cue_score = [f32::NAN; 6];
+    let mut cue_scores = [f32::NAN; 6];
     let counted = &mut scratch.counted;
     counted.clear();
     let mut refers_back = false;
     let mut first_title_marker: Option<u32> = None;
-    for h in &hits {
+    for h in hits {
         let (ev, strength) = match h.target {
             Target::Negative(n) => {
                 let neg = &profile.negatives[n as usize];
-                if !negatives.iter().any(|(name, _)| *name == neg.name) {
+                let negatives = &mut *out.negatives;
+                if !negatives[negatives_from..]
+                    .iter()
+                    .any(|(name, _)| *name == neg.name)
+                {
                     negatives.push((&neg.name, neg.penalty));
                     score -= neg.penalty;
                 }
@@ -340,16 +537,11 @@ fn decide<'p>(
             }
             Target::Entity(e) => {
                 let ent = &profile.entities[e as usize];
-                let list = match ent.kind {
-                    EntityKind::Chip => &mut chips,
-                    EntityKind::Company => &mut companies,
-                    EntityKind::Agency => &mut agencies,
-                    EntityKind::Country => &mut countries,
-                    EntityKind::Topic => &mut topics,
-                };
+                let list = &mut names[name_list(ent.kind)];
                 // Names are the profile's own strings: one per entity.
                 if !list.iter().any(|n| std::ptr::eq(*n, ent.name.as_str())) {
                     list.push(ent.name.as_str());
+                    let keys = &mut names[NAME_LISTS - 1];
                     if !keys.contains(&ent.key.as_str()) {
                         keys.push(&ent.key);
                     }
@@ -388,14 +580,9 @@ fn decide<'p>(
         } else {
             counted.push((h.field, h.start, h.end, ev, w));
         }
-        let s = &mut cue_score[ev as usize];
+        let s = &mut cue_scores[ev as usize];
         *s = if s.is_nan() { w } else { *s + w };
     }
-    let event_scores: Vec<(EventType, f32)> = EVENT_PRIORITY
-        .iter()
-        .filter(|&&e| !cue_score[e as usize].is_nan())
-        .map(|&e| (e, cue_score[e as usize]))
-        .collect();
 
     let relevant = score >= profile.threshold;
     // A follow-up points back at an earlier development or reacts to one,
@@ -420,50 +607,58 @@ fn decide<'p>(
         (true, true) => Reference::RefersBack,
         (true, false) => Reference::FollowUp,
     };
+    // The best cue score; on a tie, the most specific type.
     let event = relevant.then(|| {
-        event_scores
+        EVENT_PRIORITY
             .iter()
-            .fold(None::<(EventType, f32)>, |best, &(e, s)| match best {
-                Some((_, bs)) if bs >= s => best,
-                _ => Some((e, s)),
+            .filter(|&&e| !cue_scores[e as usize].is_nan())
+            .fold(None::<(EventType, f32)>, |best, &e| match best {
+                Some((_, bs)) if bs >= cue_scores[e as usize] => best,
+                _ => Some((e, cue_scores[e as usize])),
             })
             .map_or(profile.default_event, |(e, _)| e)
     });
 
-    Decision {
+    let mut name_bounds = [len(out.names.len()); NAME_LISTS + 1];
+    for (k, list) in names.iter().enumerate() {
+        out.names.extend_from_slice(list);
+        name_bounds[k + 1] = len(out.names.len());
+    }
+    let core = Core {
         relevant,
         score,
         event,
-        chips,
-        companies,
-        agencies,
-        countries,
-        topics,
-        keys,
         // Detection is the costliest step here, and only relevant articles
         // need a language (for display and for grouping stories).
         lang: input
             .lang
-            .map(str::to_owned)
+            .map(lang_code)
             .or_else(|| relevant.then(|| detect_lang(input)).flatten()),
-        hits,
-        rules,
-        negatives,
-        event_scores,
         follow_up,
-        texts: [title_text, summary_text],
-    }
+        cue_scores,
+    };
+    let parts = Parts {
+        title: at.0,
+        summary: at.1,
+        hits: (len(hits_from), len(out.hits.len())),
+        names: name_bounds,
+        rules: (len(rules_from), len(out.rules.len())),
+        negatives: (len(negatives_from), len(out.negatives.len())),
+    };
+    (core, parts)
 }
 
 /// Buffers that the articles of a batch reuse, one after the other.
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'p> {
     /// What [`place`] leaves: the concept bit set of each sentence.
     bits: Vec<u64>,
     negative_spans: Vec<(u32, u32)>,
     cue_spans: Vec<(u32, u32)>,
     /// Cue phrases counted so far: field, span, event, weight.
     counted: Vec<(Field, u32, u32, EventType, f32)>,
+    /// Entity names found so far, by [`NAME_LISTS`].
+    names: [Vec<&'p str>; NAME_LISTS],
 }
 
 /// Record the hits of `spans` (sorted, in `norm`: a normalised text and
@@ -476,7 +671,7 @@ fn place(
     field: Field,
     lang: Option<&str>,
     hits: &mut Vec<Hit>,
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<'_>,
 ) {
     // A negative scoped to languages applies only when the article's
     // language is known to be one of them.
@@ -598,9 +793,18 @@ const DETECTED: [(whatlang::Lang, &str); 22] = {
     ]
 };
 
+/// A declared language as a decision keeps it: one of the codes above
+/// needs no copy.
+fn lang_code(lang: &str) -> Cow<'static, str> {
+    DETECTED
+        .iter()
+        .find(|(_, code)| *code == lang)
+        .map_or_else(|| Cow::Owned(lang.to_owned()), |(_, code)| Cow::Borrowed(*code))
+}
+
 /// Language of the text when nothing declared it: ISO 639-1, or `None`
 /// when the detector is unsure.
-fn detect_lang(input: &Input<'_>) -> Option<String> {
+fn detect_lang(input: &Input<'_>) -> Option<Cow<'static, str>> {
     static DETECTOR: std::sync::OnceLock<whatlang::Detector> = std::sync::OnceLock::new();
     let detector = DETECTOR
         .get_or_init(|| whatlang::Detector::with_allowlist(DETECTED.iter().map(|(l, _)| *l).collect()));
@@ -615,14 +819,15 @@ fn detect_lang(input: &Input<'_>) -> Option<String> {
     DETECTED
         .iter()
         .find(|(l, _)| *l == info.lang())
-        .map(|(_, code)| (*code).to_owned())
+        .map(|(_, code)| Cow::Borrowed(*code))
 }
 
 impl Decision<'_> {
     /// The normalised text a hit matched.
     pub fn matched(&self, h: &Hit) -> &str {
-        let text = &self.texts[usize::from(h.field == Field::Summary)];
-        text.get(h.start as usize..h.end as usize).unwrap_or("")
+        self.text(h.field)
+            .get(h.start as usize..h.end as usize)
+            .unwrap_or("")
     }
 
     /// The evidence as JSON, for storage and `explain`.
@@ -642,10 +847,10 @@ impl Decision<'_> {
             "threshold": profile.threshold,
             "score": self.score,
             "follow_up": self.follow_up.as_str(),
-            "rules": self.rules.iter().map(|r| json!({"rule": r.rule, "field": r.field.as_str(), "score": r.score})).collect::<Vec<_>>(),
-            "negatives": self.negatives.iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
-            "events": self.event_scores.iter().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),
-            "hits": self.hits.iter().map(|h| json!({
+            "rules": self.rules().iter().map(|r| json!({"rule": r.rule, "field": r.field.as_str(), "score": r.score})).collect::<Vec<_>>(),
+            "negatives": self.negatives().iter().map(|(n, p)| json!({"negative": n, "penalty": p})).collect::<Vec<_>>(),
+            "events": self.event_scores().map(|(e, s)| json!({"event": e.as_str(), "score": s})).collect::<Vec<_>>(),
+            "hits": self.hits().iter().map(|h| json!({
                 "field": h.field.as_str(), "sentence": h.sentence, "term": profile.terms[h.term as usize].text,
                 "matched": self.matched(h), "means": target(&h.target),
             })).collect::<Vec<_>>(),

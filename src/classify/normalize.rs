@@ -116,8 +116,9 @@ const ASCII_MAP: [u8; 128] = {
     t
 };
 
-/// Normalise the ASCII bytes `s[from..to]` onto `out`.
-fn push_ascii(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Vec<usize>) {
+/// Normalise the ASCII bytes `s[from..to]` onto `out`, whose text began at
+/// byte `base`.
+fn push_ascii(s: &str, (from, to): (usize, usize), out: &mut String, base: usize, starts: &mut Vec<usize>) {
     let bytes = &s.as_bytes()[from..to];
     let o = out.len();
     // Text is mostly letters, digits, punctuation and single spaces: copied
@@ -130,7 +131,7 @@ fn push_ascii(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Ve
         odd | (b < b' ') | (b == b'`') | twice
     });
     if !plain {
-        return push_ascii_bytewise(s, from, to, out, starts);
+        return push_ascii_bytewise(s, (from, to), out, base, starts);
     }
     out.push_str(&s[from..to]);
     out[o..].make_ascii_lowercase();
@@ -138,7 +139,7 @@ fn push_ascii(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Ve
     let stops = memchr::memchr3_iter(b'.', b'!', b'?', bytes).chain(memchr::memchr_iter(b';', bytes));
     for k in stops {
         if is_sentence_end(s, from + k, char::from(bytes[k])) {
-            starts.push(o + k + 1);
+            starts.push(o - base + k + 1);
         }
     }
     // The two searches each found theirs in order.
@@ -147,7 +148,13 @@ fn push_ascii(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Ve
 
 /// [`push_ascii`] one byte at a time: spaces collapse, the back quote
 /// becomes an apostrophe.
-fn push_ascii_bytewise(s: &str, from: usize, to: usize, out: &mut String, starts: &mut Vec<usize>) {
+fn push_ascii_bytewise(
+    s: &str,
+    (from, to): (usize, usize),
+    out: &mut String,
+    base: usize,
+    starts: &mut Vec<usize>,
+) {
     let bytes = &s.as_bytes()[from..to];
     let mut after_space = out.ends_with(' ');
     for (k, &b) in bytes.iter().enumerate() {
@@ -158,7 +165,7 @@ fn push_ascii_bytewise(s: &str, from: usize, to: usize, out: &mut String, starts
         }
         after_space = space;
         if matches!(b, b'.' | b'!' | b'?' | b';') && is_sentence_end(s, from + k, char::from(b)) {
-            starts.push(out.len());
+            starts.push(out.len() - base);
         }
     }
 }
@@ -226,18 +233,24 @@ fn latin_folded(c: char) -> Option<&'static Folded> {
 
 /// Normalise text and mark its sentence starts.
 pub fn normalise(s: &str) -> Normalised {
-    let mut starts = Vec::new();
-    let text = normalise_into(s, &mut starts);
+    let mut text = String::new();
+    let mut sentence_starts = Vec::new();
+    normalise_into(s, &mut text, &mut sentence_starts);
     Normalised {
         text,
-        sentence_starts: starts,
+        sentence_starts,
     }
 }
 
-/// Normalise text, and append its sentence starts to `starts` (which may
-/// hold those of other texts): one buffer for the starts of many texts.
-pub fn normalise_into(s: &str, starts: &mut Vec<usize>) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
+/// Normalise text onto the end of `out`, and append its sentence starts
+/// (byte offsets from where it begins in `out`) to `starts`: one buffer for
+/// many texts, one for all their starts. `out` must not end with a space,
+/// which would swallow a space that begins the text (a batch puts a NUL
+/// between its texts).
+pub fn normalise_into(s: &str, out: &mut String, starts: &mut Vec<usize>) {
+    debug_assert!(!out.ends_with(' '), "a space before the text would change it");
+    let base = out.len();
+    out.reserve(s.len() + s.len() / 8);
     let first = starts.len();
     starts.push(0);
     let mut prev_base_latin = false;
@@ -247,7 +260,7 @@ pub fn normalise_into(s: &str, starts: &mut Vec<usize>) -> String {
         // The ASCII up to the next other character, in one go.
         let run = i + ascii_prefix(&bytes[i..]);
         if run > i {
-            push_ascii(s, i, run, &mut out, starts);
+            push_ascii(s, (i, run), out, base, starts);
             prev_base_latin = bytes[run - 1].is_ascii_alphabetic();
             i = run;
             if i == bytes.len() {
@@ -263,9 +276,9 @@ pub fn normalise_into(s: &str, starts: &mut Vec<usize>) -> String {
             out.push_str(&f.text);
             prev_base_latin = f.latin;
         } else {
-            decompose_compatible(c, |d| push_folded(&mut out, d, &mut prev_base_latin));
+            decompose_compatible(c, |d| push_folded(out, d, &mut prev_base_latin));
             if is_sentence_end(s, i, c) {
-                starts.push(out.len());
+                starts.push(out.len() - base);
             }
         }
         i += len;
@@ -279,10 +292,9 @@ pub fn normalise_into(s: &str, starts: &mut Vec<usize>) -> String {
         }
     }
     starts.truncate(kept);
-    if kept - first > 1 && starts.last() == Some(&out.len()) {
+    if kept - first > 1 && starts.last() == Some(&(out.len() - base)) {
         starts.pop();
     }
-    out
 }
 
 /// Does the character `c` at byte `i` of `s` end a sentence?
@@ -317,10 +329,10 @@ fn is_sentence_end(s: &str, i: usize, c: char) -> bool {
 mod tests {
     use super::*;
 
-    /// Texts normalised one after another into one buffer of starts each
-    /// get exactly the starts they get alone, even where one text's last
-    /// start equals the next one's first (an empty text, a text that is
-    /// one sentence).
+    /// Texts normalised one after another into one buffer of text and one
+    /// of starts each get exactly the text and starts they get alone, even
+    /// where one text's last start equals the next one's first (an empty
+    /// text, a text that is one sentence).
     #[test]
     fn starts_of_many_texts_share_a_buffer() {
         let texts = [
@@ -333,12 +345,16 @@ mod tests {
             "A. B",
             "x",
             "Export curbs; new rules. ",
+            " a leading space. After a NUL",
         ];
         let mut starts = vec![7, 7];
         let mut ends = vec![starts.len()];
+        let mut out = String::from("before");
         for t in texts {
-            let text = normalise_into(t, &mut starts);
-            assert_eq!(text, normalise(t).text, "{t:?}");
+            out.push('\0');
+            let from = out.len();
+            normalise_into(t, &mut out, &mut starts);
+            assert_eq!(out[from..], normalise(t).text, "{t:?}");
             ends.push(starts.len());
         }
         assert_eq!(&starts[..2], &[7, 7], "what was in the buffer stays");

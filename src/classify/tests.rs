@@ -41,12 +41,12 @@ fn check(
     let d = run(title, summary, lang);
     let event = d.event.map(EventType::as_str);
     assert!(
-        d.relevant == expect_relevant && event == expect_event && d.chips == expect_chips,
+        d.relevant == expect_relevant && event == expect_event && d.chips() == expect_chips,
         "\n  title:   {title}\n  summary: {summary}\n  lang:    {lang:?}\n  \
          expected relevant={expect_relevant} event={expect_event:?} chips={expect_chips:?}\n  \
          got      relevant={} event={event:?} chips={:?}\n  {}\n",
         d.relevant,
-        d.chips,
+        d.chips(),
         explain(&d),
     );
 }
@@ -56,7 +56,7 @@ fn check(
 fn check_chips(title: &str, summary: &str, lang: &str, expect_chips: &[&str]) {
     let d = run(title, summary, (!lang.is_empty()).then_some(lang));
     assert_eq!(
-        d.chips,
+        d.chips(),
         expect_chips,
         "\n  title:   {title}\n  summary: {summary}\n  {}\n",
         explain(&d)
@@ -619,10 +619,9 @@ fn overlapping_cues_of_one_event_count_once() {
         Some("en"),
     );
     let restriction = d
-        .event_scores
-        .iter()
+        .event_scores()
         .find(|(e, _)| *e == EventType::Restriction)
-        .map(|(_, s)| *s);
+        .map(|(_, s)| s);
     assert_eq!(restriction, Some(1.0), "{}", explain(&d));
 }
 // ---------------------------------------------------------------- follow-ups
@@ -864,7 +863,7 @@ fn mini_profile_is_valid() {
         },
     );
     assert!(d.relevant, "{d:?}");
-    assert_eq!(d.chips, ["H20"]);
+    assert_eq!(d.chips(), ["H20"]);
 }
 
 #[test]
@@ -1047,7 +1046,7 @@ proptest! {
         prop_assert_eq!(&first, &classify(profile(), &input));
         prop_assert!(first.score.is_finite());
         prop_assert_eq!(first.relevant, first.event.is_some());
-        prop_assert!(first.hits.iter().all(|h| h.field == Field::Summary || h.sentence == 0));
+        prop_assert!(first.hits().iter().all(|h| h.field == Field::Summary || h.sentence == 0));
         let _ = first.evidence_json(profile());
     }
 
@@ -1149,7 +1148,7 @@ fn a_batch_decides_as_one_at_a_time() {
         assert_eq!(batched, one_by_one, "batches of {size}");
     }
     assert!(one_by_one[0].relevant && !one_by_one[1].relevant);
-    assert!(one_by_one[6].hits.len() > 100, "{}", one_by_one[6].hits.len());
+    assert!(one_by_one[6].hits().len() > 100, "{}", one_by_one[6].hits().len());
 }
 
 #[test]
