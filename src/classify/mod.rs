@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::model::{EventType, Reference};
 use matcher::RawMatch;
-use normalize::{is_word_char, normalise_into, sentence_of};
+use normalize::{is_word_char, normalise_into};
 pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
 
 /// What the classifier reads.
@@ -289,7 +289,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
     }
     let mut rest = spans.as_slice();
     let mut take = |text: usize| {
-        let n = rest.partition_point(|s| s.0 as usize == text);
+        let n = rest.iter().take_while(|s| s.0 as usize == text).count();
         let (these, others) = rest.split_at(n);
         rest = others;
         these
@@ -704,37 +704,54 @@ fn place(
     // way to it ("antitrust probe" is not a bare "probe").
     negative_spans.clear();
     cue_spans.clear();
+    let mut longest_cue = 0;
     for (s, e, ti) in spans.clone() {
-        if is_negative_term(ti) {
+        let kind = profile.term_kinds[ti as usize];
+        if kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti) {
             negative_spans.push((s, e));
         }
-        if profile.term_kinds[ti as usize] & profile::KIND_CUE != 0 {
+        if kind & profile::KIND_CUE != 0 {
             cue_spans.push((s, e));
+            longest_cue = longest_cue.max(e - s);
         }
     }
-    let inside_longer_cue = |s: u32, e: u32| {
-        cue_spans
-            .iter()
-            .any(|&(cs, ce)| cs <= s && e <= ce && (ce - cs) > (e - s))
-    };
     let windows = if field == Field::Title {
         1
     } else {
         sentence_starts.len().max(1)
     };
     bits.resize(windows, 0);
+    // Spans come in order of start: the sentence they are in, and the
+    // first cue that could hold one (no cue is longer than `longest_cue`),
+    // only move on.
+    let mut sentence = 0;
+    let mut cues_from = 0;
     for (s, e, ti) in spans {
-        let is_negative = is_negative_term(ti);
+        let kind = profile.term_kinds[ti as usize];
+        let is_negative = kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti);
         if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
             continue;
         }
-        let sentence = if field == Field::Title {
-            0
-        } else {
-            // Below the text's length, which fits in 32 bits.
-            sentence_of(sentence_starts, s as usize) as u32
+        while sentence_starts
+            .get(sentence + 1)
+            .is_some_and(|&next| next <= s as usize)
+        {
+            sentence += 1;
+        }
+        let shadowed_cue = kind & profile::KIND_CUE != 0 && {
+            while cue_spans
+                .get(cues_from)
+                .is_some_and(|&(cs, _)| cs + longest_cue < s)
+            {
+                cues_from += 1;
+            }
+            cue_spans[cues_from..]
+                .iter()
+                .take_while(|&&(cs, _)| cs <= s)
+                .any(|&(cs, ce)| e <= ce && (ce - cs) > (e - s))
         };
-        let shadowed_cue = inside_longer_cue(s, e);
+        // Below the text's length, which fits in 32 bits.
+        let sentence = sentence as u32;
         for &(target, concept_bits) in profile.targets_of(ti as usize) {
             if is_negative && !matches!(target, Target::Negative(n) if negative_applies(n)) {
                 continue;

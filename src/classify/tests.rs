@@ -624,6 +624,38 @@ fn overlapping_cues_of_one_event_count_once() {
         .map(|(_, s)| s);
     assert_eq!(restriction, Some(1.0), "{}", explain(&d));
 }
+#[test]
+fn a_cue_inside_a_longer_cue_gives_way() {
+    // "antitrust probe" (retaliation) holds "probe" (enforcement): one
+    // phrase, read the longer way. A bare "probe" elsewhere still counts.
+    let cue_hits = |d: &Decision<'_>, event: EventType| {
+        d.hits()
+            .iter()
+            .filter(|h| matches!(h.target, Target::Cue(e) | Target::StrongCue(e) if e == event))
+            .count()
+    };
+    let d = run("Beijing opens antitrust probe into Nvidia", "", Some("en"));
+    assert_eq!(cue_hits(&d, EventType::Enforcement), 0, "{}", explain(&d));
+    assert!(cue_hits(&d, EventType::Retaliation) > 0, "{}", explain(&d));
+    let d = run(
+        "Chip tensions rise",
+        "Officials probe the smuggling of H20 chips. The ministry did not comment. \
+         Separately, Beijing opened an antitrust probe into Nvidia.",
+        Some("en"),
+    );
+    let sentences = |text: &str, cue: bool| -> Vec<u32> {
+        let is_cue = |h: &Hit| matches!(h.target, Target::Cue(_) | Target::StrongCue(_));
+        d.hits()
+            .iter()
+            .filter(|h| d.matched(h) == text && is_cue(h) == cue)
+            .map(|h| h.sentence)
+            .collect()
+    };
+    assert_eq!(sentences("probe", true), [0], "{}", explain(&d));
+    assert_eq!(sentences("probe", false), [0, 2], "{}", explain(&d));
+    assert_eq!(sentences("antitrust probe", true), [2], "{}", explain(&d));
+}
+
 // ---------------------------------------------------------------- follow-ups
 
 #[test]
@@ -995,6 +1027,8 @@ fn nasty_text() -> impl Strategy<Value = String> {
         Just("chips ".to_owned()),
         Just("China ".to_owned()),
         Just("export ban ".to_owned()),
+        Just("antitrust probe ".to_owned()),
+        Just("probe ".to_owned()),
         Just("H20".to_owned()),
         Just("H-20 ".to_owned()),
         Just("potato chips".to_owned()),
@@ -1047,6 +1081,18 @@ proptest! {
         prop_assert!(first.score.is_finite());
         prop_assert_eq!(first.relevant, first.event.is_some());
         prop_assert!(first.hits().iter().all(|h| h.field == Field::Summary || h.sentence == 0));
+        // No cue counts inside a longer cue.
+        let cues: Vec<&Hit> = first
+            .hits()
+            .iter()
+            .filter(|h| matches!(h.target, Target::Cue(_) | Target::StrongCue(_)))
+            .collect();
+        for a in &cues {
+            prop_assert!(!cues.iter().any(|b| b.field == a.field
+                && b.start <= a.start
+                && a.end <= b.end
+                && b.end - b.start > a.end - a.start));
+        }
         let _ = first.evidence_json(profile());
     }
 
