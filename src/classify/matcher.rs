@@ -1,5 +1,7 @@
 //! Finding every occurrence of every profile term (overlaps included:
-//! "export controls" and "controls") in many texts at once.
+//! "export controls" and "controls") in many texts at once, where the
+//! term's word boundaries allow it; a side of a term without a boundary
+//! (a wildcard) takes in the rest of its word.
 //!
 //! The terms are compiled into two Aho-Corasick DFAs: the ASCII terms,
 //! which every text needs, and the rest, which only texts with non-ASCII
@@ -13,6 +15,8 @@
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous;
 use aho_corasick::{Anchored, MatchKind, dfa};
+
+use super::normalize::{word_char_at, word_char_before, word_end, word_start};
 
 /// Streams scanned side by side.
 const LANES: usize = 4;
@@ -65,7 +69,8 @@ pub type RawMatch = (u32, u32, u32, u32);
 impl Matcher {
     /// Compile `normalised` (every term as matched, by term index);
     /// `bounds(i)`: does term `i` need a word boundary on its left, on its
-    /// right?
+    /// right? (A side without one is wild: the match takes in the rest of
+    /// the word there.)
     pub fn new(normalised: &[String], bounds: impl Fn(usize) -> (bool, bool)) -> Self {
         let (ascii, other): (Vec<usize>, Vec<usize>) =
             (0..normalised.len()).partition(|&i| normalised[i].is_ascii());
@@ -89,14 +94,14 @@ impl Matcher {
         }
     }
 
-    /// Every occurrence of every term in each of `texts`, except some that
-    /// miss their word boundaries (those next to an ASCII letter or
-    /// digit): by text, and within a text by start, end and term.
+    /// Every occurrence of every term in each of `texts` that its word
+    /// boundaries allow, widened over its word on a side without one: by
+    /// text, and within a text by start, end and term.
     pub fn find_all(&self, texts: &[&str]) -> Vec<RawMatch> {
         BUFFERS.with_borrow_mut(|buffers| {
             let all = self.find_all_with(texts, buffers);
             // A feed of thousands of items leaves no megabytes behind.
-            if buffers.joined.bytes.capacity() > KEEP_BYTES {
+            if buffers.joined.text.capacity() > KEEP_BYTES {
                 *buffers = Buffers::default();
             }
             all
@@ -109,30 +114,35 @@ impl Matcher {
         for which in [0, 1] {
             // Only texts with non-ASCII characters can hold the other terms.
             joined.fill(texts, |t| which == 0 || !t.is_ascii());
-            if joined.bytes.is_empty() || self.terms[which].is_empty() {
+            if joined.text.is_empty() || self.terms[which].is_empty() {
                 continue;
             }
             // Each lane reports in order of match end, and the lanes cover
             // the text in order: their reports, one after the other, are in
             // order of match end throughout.
             lanes.iter_mut().for_each(Vec::clear);
-            let (bytes, bounds) = (&joined.bytes, &self.bounds[which]);
+            let (text, bounds) = (joined.text.as_str(), &self.bounds[which]);
+            // Matches of a UTF-8 term in UTF-8 text start and end at
+            // character boundaries.
             let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
-                let start = at + 1 - len;
+                let (start, end) = (at + 1 - len, at + 1);
                 // A third of the matches are inside a word ("chin" in
-                // "machine"): the cheapest place to drop most is here.
+                // "machine"): they go before they are stored.
                 let (left, right) = bounds[pattern];
-                if (left && start > 0 && bytes[start - 1].is_ascii_alphanumeric())
-                    || (right && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric))
-                {
+                if (left && word_char_before(text, start)) || (right && word_char_at(text, end)) {
                     return;
                 }
-                lanes[lane].push((start as u32, (at + 1) as u32, pattern as u32));
+                // A side with no boundary takes in the rest of its word
+                // ("poker chip*" spans all of "poker chips"); the NUL after
+                // each text ends any word.
+                let start = if left { start } else { word_start(text, start) };
+                let end = if right { end } else { word_end(text, end) };
+                lanes[lane].push((start as u32, end as u32, pattern as u32));
             };
             let longest = self.longest[which];
             match &self.machines[which] {
-                Machine::Dfa(a) => scan(a, &joined.bytes, longest, &mut emit),
-                Machine::Nfa(a) => scan(a, &joined.bytes, longest, &mut emit),
+                Machine::Dfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
+                Machine::Nfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
             }
             let terms = &self.terms[which];
             let out = &mut found[which];
@@ -140,7 +150,8 @@ impl Matcher {
             let mut text = 0;
             for &(start, end, pattern) in lanes.iter().flatten() {
                 // No match spans two texts: the text holding its last byte
-                // holds it all.
+                // holds it all. Widened ends are out of order only within
+                // a text.
                 while text + 1 < joined.starts.len() && joined.starts[text + 1].0 < end as usize {
                     text += 1;
                 }
@@ -168,10 +179,10 @@ impl Matcher {
     }
 }
 
-/// Sort matches that are in order of end: each is out of place only
-/// behind the few shorter ones that end inside it, so moving each back to
-/// its place costs less than a general sort (which also sorts what is
-/// sorted already).
+/// Sort matches that are nearly in order of start (reported in order of
+/// end, some widened): each is out of place only behind the few that end
+/// inside it, so moving each back to its place costs less than a general
+/// sort (which also sorts what is sorted already).
 pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
     for i in 1..v.len() {
         let x = v[i];
@@ -207,20 +218,20 @@ thread_local! {
 /// the scan is back at its start state after each one.
 #[derive(Default)]
 struct Joined {
-    bytes: Vec<u8>,
+    text: String,
     /// (offset in `bytes`, text number), ascending.
     starts: Vec<(usize, u32)>,
 }
 
 impl Joined {
     fn fill(&mut self, texts: &[&str], keep: impl Fn(&str) -> bool) {
-        self.bytes.clear();
+        self.text.clear();
         self.starts.clear();
-        self.bytes.reserve(texts.iter().map(|t| t.len() + 1).sum());
+        self.text.reserve(texts.iter().map(|t| t.len() + 1).sum());
         for (i, t) in texts.iter().enumerate().filter(|(_, t)| !t.is_empty() && keep(t)) {
-            self.starts.push((self.bytes.len(), i as u32));
-            self.bytes.extend_from_slice(t.as_bytes());
-            self.bytes.push(0);
+            self.starts.push((self.text.len(), i as u32));
+            self.text.push_str(t);
+            self.text.push('\0');
         }
     }
 }
@@ -354,6 +365,7 @@ fn interleave<const N: usize, A: Automaton>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::normalize::is_word_char;
     use super::*;
 
     /// Terms for the tests: phrases that overlap, CJK, one-letter runs and
@@ -451,19 +463,19 @@ mod tests {
     }
 
     /// Every lane layout must find exactly what the crate's own overlapping
-    /// search finds, less the matches of a term that needs a boundary next
-    /// to an ASCII letter or digit.
+    /// search finds, less the matches that break a boundary their term
+    /// needs, widened over their word on a side where it needs none.
     #[test]
     fn lanes_find_what_the_overlapping_search_finds() {
         let patterns = &PATTERNS[..8];
         let normalised: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
         // Terms that start or end with a word character need a boundary
-        // there.
+        // there, except "a" on its right (wild: "a*").
         let bounds = |i: usize| {
             let p = patterns[i];
             (
                 p.chars().next().is_some_and(char::is_alphanumeric),
-                p.chars().next_back().is_some_and(char::is_alphanumeric),
+                p != "a" && p.chars().next_back().is_some_and(char::is_alphanumeric),
             )
         };
         let m = Matcher::new(&normalised, bounds);
@@ -472,7 +484,7 @@ mod tests {
             .build(patterns)
             .expect("builds");
         let words = [
-            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é",
+            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é", "ł",
         ];
         let mut next = generator(7);
         for batch in 0..200 {
@@ -489,21 +501,25 @@ mod tests {
             let mut want = Vec::new();
             for (i, t) in texts.iter().enumerate() {
                 for mt in reference.find_overlapping_iter(t.as_str()) {
-                    // Those the matcher drops: next to an ASCII letter or digit.
                     let (left, right) = bounds(mt.pattern().as_usize());
-                    let before = t[..mt.start()].bytes().next_back();
-                    let after = t[mt.end()..].bytes().next();
-                    if (left && before.is_some_and(|b| b.is_ascii_alphanumeric()))
-                        || (right && after.is_some_and(|b| b.is_ascii_alphanumeric()))
+                    let before = t[..mt.start()].chars().next_back();
+                    let after = t[mt.end()..].chars().next();
+                    if (left && before.is_some_and(is_word_char))
+                        || (right && after.is_some_and(is_word_char))
                     {
                         continue;
                     }
-                    want.push((
-                        i as u32,
-                        mt.start() as u32,
-                        mt.end() as u32,
-                        mt.pattern().as_u32(),
-                    ));
+                    let start = if left {
+                        mt.start()
+                    } else {
+                        t[..mt.start()].trim_end_matches(is_word_char).len()
+                    };
+                    let end = if right {
+                        mt.end()
+                    } else {
+                        t.len() - t[mt.end()..].trim_start_matches(is_word_char).len()
+                    };
+                    want.push((i as u32, start as u32, end as u32, mt.pattern().as_u32()));
                 }
             }
             want.sort_unstable();

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::model::{EventType, Reference};
 use matcher::RawMatch;
-use normalize::{is_word_char, normalise_into};
+use normalize::normalise_into;
 pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
 
 /// What the classifier reads.
@@ -281,12 +281,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
         .map(|&(from, to)| &text[from as usize..to as usize])
         .collect();
     let starts_of = |k: usize| &starts[k.checked_sub(1).map_or(0, |p| ends[p])..ends[k]];
-    let found = profile.matcher().find_all(&texts);
-    let mut spans = spans_of(profile, &texts, found);
-    // Widening over a word can reorder matches within a text.
-    for text in spans.chunk_by_mut(|a, b| a.0 == b.0) {
-        matcher::sort_nearly_sorted(text);
-    }
+    let spans = profile.matcher().find_all(&texts);
     let mut rest = spans.as_slice();
     let mut take = |text: usize| {
         let n = rest.iter().take_while(|s| s.0 as usize == text).count();
@@ -353,82 +348,6 @@ struct Core {
     lang: Option<Cow<'static, str>>,
     follow_up: Reference,
     cue_scores: [f32; 6],
-}
-
-/// Matches that respect their term's word boundaries, widened over the
-/// rest of a word where the term is wild ("poker chip*" spans all of "poker
-/// chips").
-fn spans_of(profile: &Profile, texts: &[&str], found: Vec<RawMatch>) -> Vec<RawMatch> {
-    let mut spans = found;
-    spans.retain_mut(|(text, start, end, ti)| {
-        let t = texts[*text as usize];
-        let kind = profile.term_kinds[*ti as usize];
-        let (bound_left, bound_right) = (
-            kind & profile::KIND_BOUND_LEFT != 0,
-            kind & profile::KIND_BOUND_RIGHT != 0,
-        );
-        let (s, e) = (*start as usize, *end as usize);
-        if bound_left && word_char_before(t, s) {
-            return false;
-        }
-        if bound_right && word_char_at(t, e) {
-            return false;
-        }
-        if !bound_right {
-            *end = word_end(t, e) as u32;
-        }
-        if !bound_left {
-            *start = word_start(t, s) as u32;
-        }
-        true
-    });
-    spans
-}
-
-/// Does the character before byte `at` of `t` belong to a word? ASCII
-/// neighbours, most of them, need no decoding.
-fn word_char_before(t: &str, at: usize) -> bool {
-    match t.as_bytes()[..at].last() {
-        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
-        _ => t[..at].chars().next_back().is_some_and(is_word_char),
-    }
-}
-
-/// Does the character at byte `at` of `t` belong to a word?
-fn word_char_at(t: &str, at: usize) -> bool {
-    match t.as_bytes().get(at) {
-        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
-        _ => t[at..].chars().next().is_some_and(is_word_char),
-    }
-}
-
-/// Where the word that holds byte `at` of `t` (or starts there) ends.
-fn word_end(t: &str, at: usize) -> usize {
-    let bytes = t.as_bytes();
-    let mut i = at;
-    while bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
-        i += 1;
-    }
-    if bytes.get(i).is_some_and(|b| !b.is_ascii()) {
-        i += t[i..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - i);
-    }
-    i
-}
-
-/// Where the word that holds the character before byte `at` of `t` (or
-/// ends there) starts.
-fn word_start(t: &str, at: usize) -> usize {
-    let bytes = t.as_bytes();
-    let mut i = at;
-    while i > 0 && bytes[i - 1].is_ascii_alphanumeric() {
-        i -= 1;
-    }
-    if i > 0 && !bytes[i - 1].is_ascii() {
-        i = t[..i]
-            .rfind(|c: char| !is_word_char(c))
-            .map_or(0, |k| k + t[k..].chars().next().map_or(1, char::len_utf8));
-    }
-    i
 }
 
 /// The decision on one article from its normalised texts and the term

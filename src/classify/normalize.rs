@@ -95,6 +95,52 @@ fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
     }
 }
 
+/// Does the character before byte `at` of `t` belong to a word? ASCII
+/// neighbours, most of them, need no decoding.
+pub(crate) fn word_char_before(t: &str, at: usize) -> bool {
+    match t.as_bytes()[..at].last() {
+        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
+        _ => t[..at].chars().next_back().is_some_and(is_word_char),
+    }
+}
+
+/// Does the character at byte `at` of `t` belong to a word?
+pub(crate) fn word_char_at(t: &str, at: usize) -> bool {
+    match t.as_bytes().get(at) {
+        Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
+        _ => t[at..].chars().next().is_some_and(is_word_char),
+    }
+}
+
+/// Where the word that holds byte `at` of `t` (or starts there) ends.
+pub(crate) fn word_end(t: &str, at: usize) -> usize {
+    let bytes = t.as_bytes();
+    let mut i = at;
+    while bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+        i += 1;
+    }
+    if bytes.get(i).is_some_and(|b| !b.is_ascii()) {
+        i += t[i..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - i);
+    }
+    i
+}
+
+/// Where the word that holds the character before byte `at` of `t` (or
+/// ends there) starts.
+pub(crate) fn word_start(t: &str, at: usize) -> usize {
+    let bytes = t.as_bytes();
+    let mut i = at;
+    while i > 0 && bytes[i - 1].is_ascii_alphanumeric() {
+        i -= 1;
+    }
+    if i > 0 && !bytes[i - 1].is_ascii() {
+        i = t[..i]
+            .rfind(|c: char| !is_word_char(c))
+            .map_or(0, |k| k + t[k..].chars().next().map_or(1, char::len_utf8));
+    }
+    i
+}
+
 /// Normalise one string (a profile term).
 pub fn normalise_term(s: &str) -> String {
     normalise(s).text.trim().to_owned()

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::normalize::{normalise, normalise_term};
+use super::normalize::{is_word_char, normalise, normalise_term};
 use super::*;
 use crate::model::Reference;
 
@@ -1123,14 +1123,14 @@ proptest! {
     fn word_bounds_agree_with_the_character_rule(s in nasty_text()) {
         let t = normalise(&s).text;
         for at in (0..=t.len()).filter(|&i| t.is_char_boundary(i)) {
-            prop_assert_eq!(word_char_before(&t, at), t[..at].chars().next_back().is_some_and(is_word_char));
-            prop_assert_eq!(word_char_at(&t, at), t[at..].chars().next().is_some_and(is_word_char));
+            prop_assert_eq!(normalize::word_char_before(&t, at), t[..at].chars().next_back().is_some_and(is_word_char));
+            prop_assert_eq!(normalize::word_char_at(&t, at), t[at..].chars().next().is_some_and(is_word_char));
             let end = at + t[at..].find(|c: char| !is_word_char(c)).unwrap_or(t.len() - at);
-            prop_assert_eq!(word_end(&t, at), end, "{:?} at {}", t, at);
+            prop_assert_eq!(normalize::word_end(&t, at), end, "{:?} at {}", t, at);
             let start = t[..at]
                 .rfind(|c: char| !is_word_char(c))
                 .map_or(0, |i| i + t[i..].chars().next().map_or(1, char::len_utf8));
-            prop_assert_eq!(word_start(&t, at), start, "{:?} at {}", t, at);
+            prop_assert_eq!(normalize::word_start(&t, at), start, "{:?} at {}", t, at);
         }
     }
 }
