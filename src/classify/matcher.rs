@@ -168,11 +168,14 @@ impl Matcher {
         // Both in text order: merge, then order each text's matches.
         let [ascii, other] = found;
         let mut all = Vec::with_capacity(ascii.len() + other.len());
-        let (mut a, mut o) = (ascii.iter().copied().peekable(), other.iter().copied().peekable());
-        while let Some(text) = [a.peek(), o.peek()].into_iter().flatten().map(|m| m.0).min() {
+        let (mut a, mut o) = (ascii.as_slice(), other.as_slice());
+        while let Some(text) = [a.first(), o.first()].into_iter().flatten().map(|m| m.0).min() {
             let from = all.len();
-            all.extend(std::iter::from_fn(|| a.next_if(|m| m.0 == text)));
-            all.extend(std::iter::from_fn(|| o.next_if(|m| m.0 == text)));
+            for side in [&mut a, &mut o] {
+                let n = side.iter().take_while(|m| m.0 == text).count();
+                all.extend_from_slice(&side[..n]);
+                *side = &side[n..];
+            }
             sort_nearly_sorted(&mut all[from..]);
         }
         all

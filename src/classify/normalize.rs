@@ -49,7 +49,8 @@ pub fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_alphanumeric();
     }
-    c.is_alphanumeric() && !is_cjk(c)
+    // The script check first: it is cheaper than the Unicode tables.
+    !is_cjk(c) && c.is_alphanumeric()
 }
 
 fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
