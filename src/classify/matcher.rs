@@ -101,7 +101,7 @@ impl Matcher {
         BUFFERS.with_borrow_mut(|buffers| {
             let all = self.find_all_with(texts, buffers);
             // A feed of thousands of items leaves no megabytes behind.
-            if buffers.joined.text.capacity() > KEEP_BYTES {
+            if buffers.bytes() > KEEP_BYTES {
                 *buffers = Buffers::default();
             }
             all
@@ -124,6 +124,10 @@ impl Matcher {
             let (text, bounds) = (joined.text.as_str(), &self.bounds[which]);
             // Matches of a UTF-8 term in UTF-8 text start and end at
             // character boundaries.
+            // Each lane's last word: a term wild on both sides can match
+            // many times in one long word ("*halbleiter*"), and each of
+            // those matches would otherwise walk the whole word again.
+            let mut words = [(usize::MAX, 0); LANES];
             let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
                 let (start, end) = (at + 1 - len, at + 1);
                 // A third of the matches are inside a word ("chin" in
@@ -135,8 +139,15 @@ impl Matcher {
                 // A side with no boundary takes in the rest of its word
                 // ("poker chip*" spans all of "poker chips"); the NUL after
                 // each text ends any word.
-                let start = if left { start } else { word_start(text, start) };
-                let end = if right { end } else { word_end(text, end) };
+                let mut word_around = |i: usize| {
+                    let w = &mut words[lane];
+                    if !(w.0 <= i && i <= w.1) {
+                        *w = (word_start(text, i), word_end(text, i));
+                    }
+                    *w
+                };
+                let start = if left { start } else { word_around(start).0 };
+                let end = if right { end } else { word_around(end).1 };
                 lanes[lane].push((start as u32, end as u32, pattern as u32));
             };
             let longest = self.longest[which];
@@ -185,8 +196,12 @@ impl Matcher {
 /// Sort matches that are nearly in order of start (reported in order of
 /// end, some widened): each is out of place only behind the few that end
 /// inside it, so moving each back to its place costs less than a general
-/// sort (which also sorts what is sorted already).
+/// sort (which also sorts what is sorted already). Input that is far from
+/// sorted (thousands of matches of a few terms widened over one long word)
+/// goes to the general sort once the moves pass a few per match.
 pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
+    let limit = 8 * v.len();
+    let mut moves = 0;
     for i in 1..v.len() {
         let x = v[i];
         let mut j = i;
@@ -195,6 +210,11 @@ pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
             j -= 1;
         }
         v[j] = x;
+        moves += i - j;
+        if moves > limit {
+            v.sort_unstable();
+            return;
+        }
     }
 }
 
@@ -209,7 +229,18 @@ struct Buffers {
     found: [Vec<RawMatch>; 2],
 }
 
-/// Beyond this many bytes of joined text, a thread lets its buffers go.
+impl Buffers {
+    /// The memory the buffers hold (a small text can have many matches).
+    fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.joined.text.capacity()
+            + self.joined.starts.capacity() * size_of::<(usize, u32)>()
+            + self.lanes.iter().map(Vec::capacity).sum::<usize>() * size_of::<(u32, u32, u32)>()
+            + self.found.iter().map(Vec::capacity).sum::<usize>() * size_of::<RawMatch>()
+    }
+}
+
+/// Beyond this many bytes in its buffers, a thread lets them go.
 const KEEP_BYTES: usize = 1 << 20;
 
 thread_local! {
@@ -441,6 +472,27 @@ mod tests {
         }
     }
 
+    /// Nearly sorted or not at all (past the move budget), the result is
+    /// what a general sort gives.
+    #[test]
+    fn sorts_nearly_sorted_and_far_from_sorted_input() {
+        let mut next = generator(3);
+        for len in [0, 1, 2, 10, 100, 5000] {
+            let sorted: Vec<RawMatch> = (0..len as u32).map(|i| (0, i / 3, i / 3 + 5, i % 3)).collect();
+            let mut near = sorted.clone();
+            for i in 1..len {
+                if next() % 4 == 0 {
+                    near.swap(i - 1, i);
+                }
+            }
+            let mut reversed: Vec<RawMatch> = sorted.iter().rev().copied().collect();
+            sort_nearly_sorted(&mut near);
+            sort_nearly_sorted(&mut reversed);
+            assert_eq!(near, sorted);
+            assert_eq!(reversed, sorted);
+        }
+    }
+
     /// A thread's scans reuse their buffers: what one batch leaves there
     /// never shows in the next, including after a batch large enough that
     /// the buffers are let go.
@@ -458,6 +510,12 @@ mod tests {
             KEEP_BYTES / 20,
             "one h20 per repeat"
         );
+        let held = || BUFFERS.with_borrow(Buffers::bytes);
+        assert!(held() <= KEEP_BYTES, "a big batch's buffers go: {}", held());
+        // A text well under the limit with a match at nearly every byte.
+        let dense = "a".repeat(KEEP_BYTES / 16);
+        assert!(m.find_all(&[dense.as_str()]).len() >= KEEP_BYTES / 16);
+        assert!(held() <= KEEP_BYTES, "{}", held());
         assert_eq!(m.find_all(&small), alone);
         let medium = "aa x-y ".repeat(100);
         m.find_all(&[medium.as_str(), medium.as_str(), medium.as_str()]);

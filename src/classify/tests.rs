@@ -656,6 +656,23 @@ fn a_cue_inside_a_longer_cue_gives_way() {
     assert_eq!(sentences("antitrust probe", true), [2], "{}", explain(&d));
 }
 
+#[test]
+fn a_wild_term_repeated_in_one_long_word_spans_the_word() {
+    // Hostile input: thousands of matches of a term wild on both sides
+    // ("*halbleiter*") inside one word. Each widens to the whole word; the
+    // scan finds the word once per lane, not once per match (this took
+    // seconds per article when every match walked the word again).
+    let word = "halbleiter".repeat(20_000);
+    let d = run("Chipfirmen", &word, Some("de"));
+    let spans: std::collections::BTreeSet<(u32, u32)> = d
+        .hits()
+        .iter()
+        .filter(|h| h.field == Field::Summary)
+        .map(|h| (h.start, h.end))
+        .collect();
+    assert_eq!(spans, [(0, word.len() as u32)].into(), "{:?}", &d.hits()[..3]);
+}
+
 // ---------------------------------------------------------------- follow-ups
 
 #[test]
