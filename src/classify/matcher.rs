@@ -481,7 +481,7 @@ mod tests {
             let sorted: Vec<RawMatch> = (0..len as u32).map(|i| (0, i / 3, i / 3 + 5, i % 3)).collect();
             let mut near = sorted.clone();
             for i in 1..len {
-                if next() % 4 == 0 {
+                if next().is_multiple_of(4) {
                     near.swap(i - 1, i);
                 }
             }
