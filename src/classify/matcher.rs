@@ -124,9 +124,9 @@ impl Matcher {
             let (text, bounds) = (joined.text.as_str(), &self.bounds[which]);
             // Matches of a UTF-8 term in UTF-8 text start and end at
             // character boundaries.
-            // Each lane's last word: a term wild on both sides can match
-            // many times in one long word ("*halbleiter*"), and each of
-            // those matches would otherwise walk the whole word again.
+            // Each lane's last long word: a term wild on both sides can
+            // match many times in one long word ("*halbleiter*"), and each
+            // of those matches would otherwise walk the whole word again.
             let mut words = [(usize::MAX, 0); LANES];
             let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
                 let (start, end) = (at + 1 - len, at + 1);
@@ -139,15 +139,28 @@ impl Matcher {
                 // A side with no boundary takes in the rest of its word
                 // ("poker chip*" spans all of "poker chips"); the NUL after
                 // each text ends any word.
-                let mut word_around = |i: usize| {
+                let mut widen = |i: usize, leftwards: bool| {
                     let w = &mut words[lane];
-                    if !(w.0 <= i && i <= w.1) {
-                        *w = (word_start(text, i), word_end(text, i));
+                    if w.0 <= i && i <= w.1 {
+                        return if leftwards { w.0 } else { w.1 };
                     }
-                    *w
+                    let to = if leftwards {
+                        word_start(text, i)
+                    } else {
+                        word_end(text, i)
+                    };
+                    // A long walk: remember the whole word.
+                    if to.abs_diff(i) > 64 {
+                        *w = if leftwards {
+                            (to, word_end(text, i))
+                        } else {
+                            (word_start(text, i), to)
+                        };
+                    }
+                    to
                 };
-                let start = if left { start } else { word_around(start).0 };
-                let end = if right { end } else { word_around(end).1 };
+                let start = if left { start } else { widen(start, true) };
+                let end = if right { end } else { widen(end, false) };
                 lanes[lane].push((start as u32, end as u32, pattern as u32));
             };
             let longest = self.longest[which];
