@@ -50,7 +50,7 @@ pub struct Hit {
     /// Index of the term in `Profile::terms`.
     pub term: u32,
     /// Byte span of the match in the field's normalised text
-    /// (`Decision::texts`).
+    /// ([`Decision::text`]).
     pub start: u32,
     pub end: u32,
     pub target: Target,
