@@ -58,9 +58,10 @@ pub struct Matcher {
     terms: [Vec<usize>; 2],
     /// For each machine, the length of its longest pattern.
     longest: [usize; 2],
-    /// For each machine, by pattern number: does the term need a word
-    /// boundary on its left, on its right?
-    bounds: [Vec<(bool, bool)>; 2],
+    /// For each machine, by pattern number: its length, and does the term
+    /// need a word boundary on its left, on its right? (One load per
+    /// reported match.)
+    patterns: [Vec<(u32, bool, bool)>; 2],
 }
 
 /// A match: text number (in the slice given), byte span, term index.
@@ -85,11 +86,19 @@ impl Matcher {
             let ascii = build(&ascii);
             (ascii, other.join().expect("building a matcher does not panic"))
         });
-        let bounds_of = |ids: &[usize]| ids.iter().map(|&i| bounds(i)).collect();
+        let patterns_of = |ids: &[usize]| {
+            ids.iter()
+                .map(|&i| {
+                    let (left, right) = bounds(i);
+                    // A term is a line of the profile: far below 4 GiB.
+                    (normalised[i].len() as u32, left, right)
+                })
+                .collect()
+        };
         Matcher {
             machines: [ascii_machine, other_machine],
             longest: [longest(&ascii), longest(&other)],
-            bounds: [bounds_of(&ascii), bounds_of(&other)],
+            patterns: [patterns_of(&ascii), patterns_of(&other)],
             terms: [ascii, other],
         }
     }
@@ -121,18 +130,18 @@ impl Matcher {
             // the text in order: their reports, one after the other, are in
             // order of match end throughout.
             lanes.iter_mut().for_each(Vec::clear);
-            let (text, bounds) = (joined.text.as_str(), &self.bounds[which]);
+            let (text, patterns) = (joined.text.as_str(), &self.patterns[which]);
             // Matches of a UTF-8 term in UTF-8 text start and end at
             // character boundaries.
             // Each lane's last long word: a term wild on both sides can
             // match many times in one long word ("*halbleiter*"), and each
             // of those matches would otherwise walk the whole word again.
             let mut words = [(usize::MAX, 0); LANES];
-            let mut emit = |lane: usize, at: usize, len: usize, pattern: usize| {
-                let (start, end) = (at + 1 - len, at + 1);
+            let mut emit = |lane: usize, at: usize, pattern: usize| {
+                let (len, left, right) = patterns[pattern];
+                let (start, end) = (at + 1 - len as usize, at + 1);
                 // A third of the matches are inside a word ("chin" in
                 // "machine"): they go before they are stored.
-                let (left, right) = bounds[pattern];
                 if (left && word_char_before(text, start)) || (right && word_char_at(text, end)) {
                     return;
                 }
@@ -284,19 +293,19 @@ impl Joined {
 }
 
 /// Report the matches of state `sid`, reached on the byte at `at`:
-/// `emit(at, pattern length, pattern)`.
+/// `emit(lane, at, pattern)`.
 #[inline(always)]
 fn report<A: Automaton>(
     a: &A,
     sid: StateID,
     lane: usize,
     at: usize,
-    emit: &mut impl FnMut(usize, usize, usize, usize),
+    emit: &mut impl FnMut(usize, usize, usize),
 ) {
     if a.is_special(sid) && a.is_match(sid) {
         for i in 0..a.match_len(sid) {
             let pid = a.match_pattern(sid, i);
-            emit(lane, at, a.pattern_len(pid), pid.as_usize());
+            emit(lane, at, pid.as_usize());
         }
     }
 }
@@ -311,12 +320,7 @@ type Part<'b> = (&'b [u8], usize, StateID, usize, usize);
 /// so that at its first reported byte it is in the state a scan from the
 /// beginning would be in: every match ending there is at most `longest`
 /// long.
-fn scan<A: Automaton>(
-    a: &A,
-    bytes: &[u8],
-    longest: usize,
-    emit: &mut impl FnMut(usize, usize, usize, usize),
-) {
+fn scan<A: Automaton>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut(usize, usize, usize)) {
     let start = a
         .start_state(Anchored::No)
         .expect("unanchored search is supported");
@@ -375,7 +379,7 @@ fn scan<A: Automaton>(
 fn interleave<const N: usize, A: Automaton>(
     a: &A,
     parts: &mut [Part<'_>],
-    emit: &mut impl FnMut(usize, usize, usize, usize),
+    emit: &mut impl FnMut(usize, usize, usize),
 ) {
     const BLOCK: usize = 64;
     let parts: &mut [Part<'_>; N] = (&mut parts[..N]).try_into().expect("N parts");
@@ -473,12 +477,12 @@ mod tests {
                 text.extend_from_slice(pieces[next() % pieces.len()].as_bytes());
             }
             let mut by_dfa = Vec::new();
-            scan(&dfa, &text, longest, &mut |lane, at, n, p| {
-                by_dfa.push((lane, at, n, p))
+            scan(&dfa, &text, longest, &mut |lane, at, p| {
+                by_dfa.push((lane, at, p))
             });
             let mut by_nfa = Vec::new();
-            scan(&nfa, &text, longest, &mut |lane, at, n, p| {
-                by_nfa.push((lane, at, n, p))
+            scan(&nfa, &text, longest, &mut |lane, at, p| {
+                by_nfa.push((lane, at, p))
             });
             assert_eq!(by_nfa, by_dfa, "text of {len} bytes");
             assert!(len < 300 || by_dfa.len() > 10, "the text holds terms");
