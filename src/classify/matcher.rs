@@ -131,12 +131,12 @@ impl Matcher {
             // order of match end throughout.
             lanes.iter_mut().for_each(Vec::clear);
             let (text, patterns) = (joined.text.as_str(), &self.patterns[which]);
-            // Matches of a UTF-8 term in UTF-8 text start and end at
-            // character boundaries.
             // Each lane's last long word: a term wild on both sides can
             // match many times in one long word ("*halbleiter*"), and each
             // of those matches would otherwise walk the whole word again.
             let mut words = [(usize::MAX, 0); LANES];
+            // Matches of a UTF-8 term in UTF-8 text start and end at
+            // character boundaries.
             let mut emit = |lane: usize, at: usize, pattern: usize| {
                 let (len, left, right) = patterns[pattern];
                 let (start, end) = (at + 1 - len as usize, at + 1);

@@ -264,13 +264,14 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
     let mut starts = Vec::with_capacity(4 * inputs.len());
     let mut ends = Vec::with_capacity(2 * inputs.len());
     let mut bounds = Vec::with_capacity(2 * inputs.len());
-    let text = &mut shared.text;
+    // Kept apart while the decisions borrow it, then shared with them.
+    let mut text = String::new();
     // What `normalise_into` reserves for each text, and its NUL.
     let room = |t: &str| t.len() + t.len() / 8 + 1;
     text.reserve(inputs.iter().map(|i| room(i.title) + room(i.summary)).sum());
     for t in inputs.iter().flat_map(|i| [i.title, i.summary]) {
         let from = text.len();
-        normalise_into(t, text, &mut starts);
+        normalise_into(t, &mut text, &mut starts);
         ends.push(starts.len());
         // The matcher's offsets are 32-bit: so are the batch's.
         bounds.push((from as u32, text.len() as u32));
@@ -298,12 +299,6 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
     );
     let mut made = Vec::with_capacity(inputs.len());
     let mut scratch = Scratch::default();
-    let mut out = Out {
-        hits: &mut shared.hits,
-        names: &mut shared.names,
-        rules: &mut shared.rules,
-        negatives: &mut shared.negatives,
-    };
     for (k, input) in inputs.iter().enumerate() {
         let (title, summary) = (2 * k, 2 * k + 1);
         made.push(decide(
@@ -312,11 +307,12 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
             (texts[title], take(title)),
             (texts[summary], starts_of(summary), take(summary)),
             (bounds[title], bounds[summary]),
-            &mut out,
+            &mut shared,
             &mut scratch,
         ));
     }
     drop(texts);
+    shared.text = text;
     let shared = Arc::new(shared);
     made.into_iter()
         .map(|(core, parts)| Decision {
@@ -332,14 +328,6 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
         .collect()
 }
 
-/// The batch buffers that decisions write their parts to.
-struct Out<'a, 'p> {
-    hits: &'a mut Vec<Hit>,
-    names: &'a mut Vec<&'p str>,
-    rules: &'a mut Vec<RuleHit<'p>>,
-    negatives: &'a mut Vec<(&'p str, f32)>,
-}
-
 /// A decision before its batch's buffers are shared.
 struct Core {
     relevant: bool,
@@ -352,14 +340,15 @@ struct Core {
 
 /// The decision on one article from its normalised texts and the term
 /// spans in each, and where the texts sit in the batch's text. Its hits,
-/// names, rules and negative contexts go to `out`.
+/// names, rules and negative contexts go to the batch's buffers `out`
+/// (its text is filled in after all decisions).
 fn decide<'p>(
     profile: &'p Profile,
     input: &Input<'_>,
     title: (&str, &[RawMatch]),
     summary: (&str, &[usize], &[RawMatch]),
     at: ((u32, u32), (u32, u32)),
-    out: &mut Out<'_, 'p>,
+    out: &mut Shared<'p>,
     scratch: &mut Scratch<'p>,
 ) -> (Core, Parts) {
     // Batch buffers hold fewer items than the batch text has bytes.
@@ -372,7 +361,7 @@ fn decide<'p>(
         title.1,
         Field::Title,
         input.lang,
-        out.hits,
+        &mut out.hits,
         scratch,
     );
     let title_all = scratch.bits.iter().fold(0u64, |a, b| a | b);
@@ -382,7 +371,7 @@ fn decide<'p>(
         summary.2,
         Field::Summary,
         input.lang,
-        out.hits,
+        &mut out.hits,
         scratch,
     );
     let summary_bits = &scratch.bits;
@@ -444,7 +433,7 @@ fn decide<'p>(
         let (ev, strength) = match h.target {
             Target::Negative(n) => {
                 let neg = &profile.negatives[n as usize];
-                let negatives = &mut *out.negatives;
+                let negatives = &mut out.negatives;
                 if !negatives[negatives_from..]
                     .iter()
                     .any(|(name, _)| *name == neg.name)
