@@ -163,36 +163,76 @@ const ASCII_MAP: [u8; 128] = {
     t
 };
 
-/// Normalise the ASCII bytes `s[from..to]` onto `out`, whose text began at
-/// byte `base`.
-fn push_ascii(s: &str, (from, to): (usize, usize), out: &mut String, base: usize, starts: &mut Vec<usize>) {
-    let bytes = &s.as_bytes()[from..to];
+/// Normalise the run of ASCII bytes that starts at byte `from` of `s` onto
+/// `out`, whose text began at byte `base`, and return where the run ends.
+///
+/// One pass, eight bytes at a time, finds the run's end, the bytes that
+/// need the byte loop (control bytes, back quotes, a space after a space)
+/// and the sentence stops; the run is then copied and lower-cased in bulk.
+fn push_ascii_run(s: &str, from: usize, out: &mut String, base: usize, starts: &mut Vec<usize>) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    // The high bit of each zero byte of `x`, all of whose bytes are ASCII
+    // (adding 0x7F to a byte below 0x80 carries into its high bit unless
+    // it is zero, and never into the next byte).
+    let zero = |x: u64| !(x + 0x7F * ONES) & HIGH;
+    let equal = |w: u64, c: u8| zero(w ^ (u64::from(c) * ONES));
+    let bytes = s.as_bytes();
     let o = out.len();
-    // Text is mostly letters, digits, punctuation and single spaces: copied
-    // and lower-cased in bulk. Other white space, runs of spaces and back
-    // quotes take the byte loop.
-    // Each check a pass of its own, with no early exit: vectorised.
-    let odd = bytes.iter().fold(false, |odd, &b| odd | (b < b' ') | (b == b'`'));
-    let pairs = bytes.iter().zip(bytes.get(1..).unwrap_or_default());
-    let twice = pairs.fold(false, |twice, (&a, &b)| twice | ((a == b' ') & (b == b' ')));
-    let lead = bytes.first() == Some(&b' ') && out.ends_with(' ');
-    if odd | twice | lead {
-        return push_ascii_bytewise(s, (from, to), out, base, starts);
-    }
-    out.push_str(&s[from..to]);
-    out[o..].make_ascii_lowercase();
     let first = starts.len();
-    let stops = memchr::memchr3_iter(b'.', b'!', b'?', bytes).chain(memchr::memchr_iter(b';', bytes));
-    for k in stops {
-        if is_sentence_end(s, from + k, char::from(bytes[k])) {
-            starts.push(o - base + k + 1);
+    // A space that begins the run after a space already written.
+    let mut odd = bytes.get(from) == Some(&b' ') && out.ends_with(' ');
+    // The high bit of the last byte of the previous word, if a space.
+    let mut space_before = 0;
+    let mut i = from;
+    let end = loop {
+        let (w, mut keep) = match bytes.get(i..i + 8) {
+            Some(chunk) => (u64::from_le_bytes(chunk.try_into().expect("eight bytes")), HIGH),
+            None => {
+                // The last bytes, padded with a letter (which flags nothing).
+                let n = bytes.len() - i;
+                let mut padded = [b'a'; 8];
+                padded[..n].copy_from_slice(&bytes[i..]);
+                (u64::from_le_bytes(padded), HIGH & ((1u64 << (8 * n)) - 1))
+            }
+        };
+        // Bytes from the first non-ASCII one on are not this run's (and
+        // may carry in the sums above: only into later bytes).
+        let high = w & HIGH & keep;
+        if high != 0 {
+            keep &= (high & high.wrapping_neg()) - 1;
         }
+        let spaces = equal(w, b' ');
+        let control = !(w + 0x60 * ONES) & HIGH;
+        odd |= (control | equal(w, b'`') | (spaces & ((spaces << 8) | space_before))) & keep != 0;
+        space_before = spaces >> 56;
+        let mut stops = (equal(w, b'.') | equal(w, b'!') | equal(w, b'?') | equal(w, b';')) & keep;
+        while stops != 0 {
+            let k = i + stops.trailing_zeros() as usize / 8;
+            if is_sentence_end(s, k, char::from(bytes[k])) {
+                starts.push(o - base + (k - from) + 1);
+            }
+            stops &= stops - 1;
+        }
+        if keep != HIGH {
+            break i + (keep.count_ones() as usize);
+        }
+        i += 8;
+        if i >= bytes.len() {
+            break bytes.len();
+        }
+    };
+    if odd {
+        starts.truncate(first);
+        push_ascii_bytewise(s, (from, end), out, base, starts);
+    } else {
+        out.push_str(&s[from..end]);
+        out[o..].make_ascii_lowercase();
     }
-    // The two searches each found theirs in order.
-    starts[first..].sort_unstable();
+    end
 }
 
-/// [`push_ascii`] one byte at a time: spaces collapse, the back quote
+/// [`push_ascii_run`] one byte at a time: spaces collapse, the back quote
 /// becomes an apostrophe.
 fn push_ascii_bytewise(
     s: &str,
@@ -214,22 +254,6 @@ fn push_ascii_bytewise(
             starts.push(out.len() - base);
         }
     }
-}
-
-/// Length of the ASCII prefix of `b`, eight bytes at a time.
-fn ascii_prefix(b: &[u8]) -> usize {
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        if word & 0x8080_8080_8080_8080 != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while i < b.len() && b[i].is_ascii() {
-        i += 1;
-    }
-    i
 }
 
 /// Ideographs that compatibility decomposition, case folding and the
@@ -317,9 +341,8 @@ pub fn normalise_into(s: &str, out: &mut String, starts: &mut Vec<usize>) {
     let mut i = 0;
     while i < bytes.len() {
         // The ASCII up to the next other character, in one go.
-        let run = i + ascii_prefix(&bytes[i..]);
-        if run > i {
-            push_ascii(s, (i, run), out, base, starts);
+        if bytes[i].is_ascii() {
+            let run = push_ascii_run(s, i, out, base, starts);
             prev_base_latin = bytes[run - 1].is_ascii_alphabetic();
             i = run;
             if i == bytes.len() {
@@ -534,6 +557,66 @@ mod tests {
                 push_folded(&mut general, c, &mut prev);
             }
             assert_eq!(normalise(s).text, general, "{s:?}");
+        }
+        // A double space, a stop and a non-ASCII character at every
+        // position of an eight-byte word.
+        for k in 0..17 {
+            for tail in ["  y. Z", "é  y! z", ". Z  ’"] {
+                let s = "x".repeat(k) + tail;
+                let (got, want) = (normalise(&s), by_characters(&s));
+                assert_eq!(got.text, want.text, "{s:?}");
+                assert_eq!(got.sentence_starts, want.sentence_starts, "{s:?}");
+            }
+        }
+    }
+
+    /// The reference for [`normalise`]: every character through the
+    /// general path, a sentence start after each sentence end.
+    fn by_characters(s: &str) -> Normalised {
+        let mut text = String::new();
+        let mut starts = vec![0];
+        let mut prev = false;
+        for (i, c) in s.char_indices() {
+            decompose_compatible(c, |d| push_folded(&mut text, d, &mut prev));
+            if is_sentence_end(s, i, c) && starts.last() != Some(&text.len()) {
+                starts.push(text.len());
+            }
+        }
+        if starts.len() > 1 && starts.last() == Some(&text.len()) {
+            starts.pop();
+        }
+        Normalised {
+            text,
+            sentence_starts: starts,
+        }
+    }
+
+    proptest::proptest! {
+        /// ASCII runs, eight bytes at a time, give what the general path
+        /// gives, sentence starts included: runs of every length, cut by
+        /// other characters anywhere, with the bytes that need the byte
+        /// loop (controls, back quotes, double spaces) and stops.
+        #[test]
+        fn ascii_runs_match_the_general_path(
+            pieces in proptest::collection::vec(
+                // Bytes that send a run to the byte loop are rarer, or
+                // few runs would take the eight-byte path.
+                proptest::prop_oneof![
+                    12 => proptest::sample::select(vec![
+                        "a", "B", "7", " ", "  ", ".", ". A", ". 9", "U.S. ", "!", "?", ";",
+                        "-", "xxxxxxx",
+                    ]),
+                    2 => proptest::sample::select(vec!["é", "’", "中", "。", "\u{A0}"]),
+                    1 => proptest::sample::select(vec!["`", "\t", "\n", "\u{1}"]),
+                ],
+                0..40,
+            ),
+        ) {
+            let s: String = pieces.concat();
+            let got = normalise(&s);
+            let want = by_characters(&s);
+            proptest::prop_assert_eq!(&got.text, &want.text, "{:?}", s);
+            proptest::prop_assert_eq!(&got.sentence_starts, &want.sentence_starts, "{:?}", s);
         }
     }
 
