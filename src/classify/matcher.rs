@@ -54,14 +54,12 @@ impl Machine {
 pub struct Matcher {
     /// ASCII terms, then the rest.
     machines: [Machine; 2],
-    /// For each machine, its pattern number → index in `Profile::terms`.
-    terms: [Vec<usize>; 2],
     /// For each machine, the length of its longest pattern.
     longest: [usize; 2],
-    /// For each machine, by pattern number: its length, and does the term
-    /// need a word boundary on its left, on its right? (One load per
-    /// reported match.)
-    patterns: [Vec<(u32, bool, bool)>; 2],
+    /// For each machine, by pattern number: its length, its term, and does
+    /// the term need a word boundary on its left, on its right? (One load
+    /// per reported match.)
+    patterns: [Vec<(u32, u32, bool, bool)>; 2],
 }
 
 /// A match: text number (in the slice given), byte span, term index.
@@ -90,8 +88,9 @@ impl Matcher {
             ids.iter()
                 .map(|&i| {
                     let (left, right) = bounds(i);
-                    // A term is a line of the profile: far below 4 GiB.
-                    (normalised[i].len() as u32, left, right)
+                    // A term is a line of the profile, and a profile has far
+                    // fewer than 4 billion terms.
+                    (normalised[i].len() as u32, i as u32, left, right)
                 })
                 .collect()
         };
@@ -99,7 +98,6 @@ impl Matcher {
             machines: [ascii_machine, other_machine],
             longest: [longest(&ascii), longest(&other)],
             patterns: [patterns_of(&ascii), patterns_of(&other)],
-            terms: [ascii, other],
         }
     }
 
@@ -123,14 +121,17 @@ impl Matcher {
         for which in [0, 1] {
             // Only texts with non-ASCII characters can hold the other terms.
             joined.fill(texts, |t| which == 0 || !t.is_ascii());
-            if joined.text.is_empty() || self.terms[which].is_empty() {
+            if joined.text.is_empty() || self.patterns[which].is_empty() {
                 continue;
             }
             // Each lane reports in order of match end, and the lanes cover
-            // the text in order: their reports, one after the other, are in
-            // order of match end throughout.
+            // the text in order: their matches, one lane after the other,
+            // are in order of text, and within a text of end (but for ends
+            // widened over a word).
             lanes.iter_mut().for_each(Vec::clear);
-            let (text, patterns) = (joined.text.as_str(), &self.patterns[which]);
+            let (text, patterns, starts) = (joined.text.as_str(), &self.patterns[which], &joined.starts);
+            // The text each lane is in (a lane only moves forwards).
+            let mut cursors = [0usize; LANES];
             // Each lane's last long word: a term wild on both sides can
             // match many times in one long word ("*halbleiter*"), and each
             // of those matches would otherwise walk the whole word again.
@@ -138,7 +139,7 @@ impl Matcher {
             // Matches of a UTF-8 term in UTF-8 text start and end at
             // character boundaries.
             let mut emit = |lane: usize, at: usize, pattern: usize| {
-                let (len, left, right) = patterns[pattern];
+                let (len, term, left, right) = patterns[pattern];
                 let (start, end) = (at + 1 - len as usize, at + 1);
                 // A third of the matches are inside a word ("chin" in
                 // "machine"): they go before they are stored.
@@ -170,33 +171,23 @@ impl Matcher {
                 };
                 let start = if left { start } else { widen(start, true) };
                 let end = if right { end } else { widen(end, false) };
-                lanes[lane].push((start as u32, end as u32, pattern as u32));
+                // No match spans two texts: the text holding its last byte
+                // holds it all.
+                let c = &mut cursors[lane];
+                while *c + 1 < starts.len() && starts[*c + 1].0 < end {
+                    *c += 1;
+                }
+                let (offset, number) = starts[*c];
+                lanes[lane].push((number, (start - offset) as u32, (end - offset) as u32, term));
             };
             let longest = self.longest[which];
             match &self.machines[which] {
                 Machine::Dfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
                 Machine::Nfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
             }
-            let terms = &self.terms[which];
             let out = &mut found[which];
             out.reserve(lanes.iter().map(Vec::len).sum());
-            let mut text = 0;
-            for &(start, end, pattern) in lanes.iter().flatten() {
-                // No match spans two texts: the text holding its last byte
-                // holds it all. Widened ends are out of order only within
-                // a text.
-                while text + 1 < joined.starts.len() && joined.starts[text + 1].0 < end as usize {
-                    text += 1;
-                }
-                let (offset, number) = joined.starts[text];
-                let offset = offset as u32;
-                out.push((
-                    number,
-                    start - offset,
-                    end - offset,
-                    terms[pattern as usize] as u32,
-                ));
-            }
+            lanes.iter().for_each(|m| out.extend_from_slice(m));
         }
         // Both in text order: merge, then order each text's matches.
         let [ascii, other] = found;
@@ -245,8 +236,8 @@ pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
 #[derive(Default)]
 struct Buffers {
     joined: Joined,
-    /// Each lane's reports: start, end, pattern.
-    lanes: [Vec<(u32, u32, u32)>; LANES],
+    /// Each lane's matches.
+    lanes: [Vec<RawMatch>; LANES],
     /// The matches of each machine.
     found: [Vec<RawMatch>; 2],
 }
@@ -257,7 +248,7 @@ impl Buffers {
         use std::mem::size_of;
         self.joined.text.capacity()
             + self.joined.starts.capacity() * size_of::<(usize, u32)>()
-            + self.lanes.iter().map(Vec::capacity).sum::<usize>() * size_of::<(u32, u32, u32)>()
+            + self.lanes.iter().map(Vec::capacity).sum::<usize>() * size_of::<RawMatch>()
             + self.found.iter().map(Vec::capacity).sum::<usize>() * size_of::<RawMatch>()
     }
 }
