@@ -21,31 +21,131 @@ use super::normalize::{word_char_at, word_char_before, word_end, word_start};
 /// Streams scanned side by side.
 const LANES: usize = 4;
 
-/// One compiled set of terms.
+/// An automaton over one set of terms.
 #[derive(Debug)]
-enum Machine {
+enum Compiled {
     Dfa(dfa::DFA),
     /// Only if a DFA would exceed its limits.
     Nfa(contiguous::NFA),
 }
 
+/// A term as a machine reports it: its length in bytes, its index in the
+/// profile, and does it need a word boundary on its left, on its right?
+/// (A side without one is wild: the match takes in the rest of the word
+/// there.)
+#[derive(Debug, Clone, Copy)]
+struct Pattern {
+    len: u32,
+    term: u32,
+    left: bool,
+    right: bool,
+}
+
+/// The patterns each state of an automaton reports, laid out flat: a
+/// reported match costs one lookup by state and a walk of adjacent
+/// entries (the crate's own lists are a vector per state, then our table
+/// by pattern: three dependent loads).
+#[derive(Debug)]
+struct Reports {
+    /// Every state id is a multiple of `1 << shift`.
+    shift: u32,
+    /// By state id `>> shift`: the state's range in `patterns`.
+    ranges: Vec<(u32, u32)>,
+    patterns: Vec<Pattern>,
+}
+
+impl Reports {
+    /// The reports of `a`, built from `terms` (its patterns, in order);
+    /// `pattern(k)`: what pattern `k` reports.
+    fn new<A: Automaton>(a: &A, terms: &[&str], pattern: impl Fn(usize) -> Pattern) -> Self {
+        // Every state a scan reaches is the longest suffix of the text
+        // read so far that begins a pattern: a prefix of a pattern. So
+        // walking each pattern from the start visits every one.
+        let start = a
+            .start_state(Anchored::No)
+            .expect("unanchored search is supported");
+        let mut states = vec![start];
+        for t in terms {
+            let mut sid = start;
+            for &b in t.as_bytes() {
+                sid = a.next_state(Anchored::No, sid, b);
+                states.push(sid);
+            }
+        }
+        let shift = states
+            .iter()
+            .fold(0, |all, s| all | s.as_usize())
+            .trailing_zeros()
+            .min(usize::BITS - 1);
+        let last = states.iter().map(|s| s.as_usize() >> shift).max().unwrap_or(0);
+        let mut ranges = vec![(0, 0); last + 1];
+        let mut patterns = Vec::new();
+        // Patterns and states are far fewer than 4 billion.
+        for sid in states.into_iter().filter(|&sid| a.is_match(sid)) {
+            // A match state reports at least one pattern: an empty range
+            // is a state not met yet.
+            if ranges[sid.as_usize() >> shift] != (0, 0) {
+                continue;
+            }
+            let from = patterns.len() as u32;
+            patterns.extend((0..a.match_len(sid)).map(|i| pattern(a.match_pattern(sid, i).as_usize())));
+            ranges[sid.as_usize() >> shift] = (from, patterns.len() as u32);
+        }
+        Reports {
+            shift,
+            ranges,
+            patterns,
+        }
+    }
+
+    /// What state `sid` reports.
+    #[inline(always)]
+    fn of(&self, sid: StateID) -> &[Pattern] {
+        let (from, to) = self.ranges[sid.as_usize() >> self.shift];
+        &self.patterns[from as usize..to as usize]
+    }
+}
+
+/// One compiled set of terms, what each state reports, and the length of
+/// the longest term.
+#[derive(Debug)]
+struct Machine {
+    compiled: Compiled,
+    reports: Reports,
+    longest: usize,
+}
+
 impl Machine {
-    fn build(patterns: &[&str]) -> Self {
+    /// `pattern(k)`: what the `k`th of `terms` reports.
+    fn build(terms: &[&str], pattern: impl Fn(usize) -> Pattern) -> Self {
         // No prefilter: the scan here never uses one, and with one the
         // start state counts as special, which the scan would stop at.
-        dfa::Builder::new()
+        let compiled = dfa::Builder::new()
             .match_kind(MatchKind::Standard)
             .prefilter(false)
-            .build(patterns)
-            .map(Machine::Dfa)
+            .build(terms)
+            .map(Compiled::Dfa)
             .or_else(|_| {
                 contiguous::Builder::new()
                     .match_kind(MatchKind::Standard)
                     .prefilter(false)
-                    .build(patterns)
-                    .map(Machine::Nfa)
+                    .build(terms)
+                    .map(Compiled::Nfa)
             })
-            .expect("an NFA over validated, non-empty terms always builds")
+            .expect("an NFA over validated, non-empty terms always builds");
+        let reports = match &compiled {
+            Compiled::Dfa(a) => Reports::new(a, terms, pattern),
+            Compiled::Nfa(a) => Reports::new(a, terms, pattern),
+        };
+        Machine {
+            compiled,
+            reports,
+            longest: terms.iter().map(|t| t.len()).max().unwrap_or(0),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.reports.patterns.is_empty()
     }
 }
 
@@ -54,12 +154,6 @@ impl Machine {
 pub struct Matcher {
     /// ASCII terms, then the rest.
     machines: [Machine; 2],
-    /// For each machine, the length of its longest pattern.
-    longest: [usize; 2],
-    /// For each machine, by pattern number: its length, its term, and does
-    /// the term need a word boundary on its left, on its right? (One load
-    /// per reported match.)
-    patterns: [Vec<(u32, u32, bool, bool)>; 2],
 }
 
 /// A match: text number (in the slice given), byte span, term index.
@@ -70,12 +164,24 @@ impl Matcher {
     /// `bounds(i)`: does term `i` need a word boundary on its left, on its
     /// right? (A side without one is wild: the match takes in the rest of
     /// the word there.)
-    pub fn new(normalised: &[String], bounds: impl Fn(usize) -> (bool, bool)) -> Self {
+    pub fn new(normalised: &[String], bounds: impl Fn(usize) -> (bool, bool) + Sync) -> Self {
         let (ascii, other): (Vec<usize>, Vec<usize>) =
             (0..normalised.len()).partition(|&i| normalised[i].is_ascii());
-        let build =
-            |ids: &[usize]| Machine::build(&ids.iter().map(|&i| normalised[i].as_str()).collect::<Vec<_>>());
-        let longest = |ids: &[usize]| ids.iter().map(|&i| normalised[i].len()).max().unwrap_or(0);
+        let build = |ids: &[usize]| {
+            let terms: Vec<&str> = ids.iter().map(|&i| normalised[i].as_str()).collect();
+            Machine::build(&terms, |k| {
+                let i = ids[k];
+                let (left, right) = bounds(i);
+                // A term is a line of the profile, and a profile has far
+                // fewer than 4 billion terms.
+                Pattern {
+                    len: normalised[i].len() as u32,
+                    term: i as u32,
+                    left,
+                    right,
+                }
+            })
+        };
         // The two builds side by side (each about half the work: the
         // non-ASCII terms are fewer but longer in bytes); whoever needs
         // the matcher first waits for it.
@@ -84,20 +190,8 @@ impl Matcher {
             let ascii = build(&ascii);
             (ascii, other.join().expect("building a matcher does not panic"))
         });
-        let patterns_of = |ids: &[usize]| {
-            ids.iter()
-                .map(|&i| {
-                    let (left, right) = bounds(i);
-                    // A term is a line of the profile, and a profile has far
-                    // fewer than 4 billion terms.
-                    (normalised[i].len() as u32, i as u32, left, right)
-                })
-                .collect()
-        };
         Matcher {
             machines: [ascii_machine, other_machine],
-            longest: [longest(&ascii), longest(&other)],
-            patterns: [patterns_of(&ascii), patterns_of(&other)],
         }
     }
 
@@ -121,7 +215,7 @@ impl Matcher {
         for which in [0, 1] {
             // Only texts with non-ASCII characters can hold the other terms.
             joined.fill(texts, |t| which == 0 || !t.is_ascii());
-            if joined.text.is_empty() || self.patterns[which].is_empty() {
+            if joined.text.is_empty() || self.machines[which].is_empty() {
                 continue;
             }
             // Each lane reports in order of match end, and the lanes cover
@@ -129,7 +223,7 @@ impl Matcher {
             // are in order of text, and within a text of end (but for ends
             // widened over a word).
             lanes.iter_mut().for_each(Vec::clear);
-            let (text, patterns, starts) = (joined.text.as_str(), &self.patterns[which], &joined.starts);
+            let (text, starts) = (joined.text.as_str(), &joined.starts);
             // The text each lane is in (a lane only moves forwards).
             let mut cursors = [0usize; LANES];
             // Each lane's last long word: a term wild on both sides can
@@ -138,8 +232,13 @@ impl Matcher {
             let mut words = [(usize::MAX, 0); LANES];
             // Matches of a UTF-8 term in UTF-8 text start and end at
             // character boundaries.
-            let mut emit = |lane: usize, at: usize, pattern: usize| {
-                let (len, term, left, right) = patterns[pattern];
+            let mut emit = |lane: usize, at: usize, pattern: Pattern| {
+                let Pattern {
+                    len,
+                    term,
+                    left,
+                    right,
+                } = pattern;
                 let (start, end) = (at + 1 - len as usize, at + 1);
                 // A third of the matches are inside a word ("chin" in
                 // "machine"): they go before they are stored.
@@ -180,10 +279,11 @@ impl Matcher {
                 let (offset, number) = starts[*c];
                 lanes[lane].push((number, (start - offset) as u32, (end - offset) as u32, term));
             };
-            let longest = self.longest[which];
-            match &self.machines[which] {
-                Machine::Dfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
-                Machine::Nfa(a) => scan(a, text.as_bytes(), longest, &mut emit),
+            let machine = &self.machines[which];
+            let (reports, longest) = (&machine.reports, machine.longest);
+            match &machine.compiled {
+                Compiled::Dfa(a) => scan(a, reports, text.as_bytes(), longest, &mut emit),
+                Compiled::Nfa(a) => scan(a, reports, text.as_bytes(), longest, &mut emit),
             }
             let out = &mut found[which];
             out.reserve(lanes.iter().map(Vec::len).sum());
@@ -286,18 +386,15 @@ impl Joined {
 /// Report the matches of state `sid`, reached on the byte at `at`:
 /// `emit(lane, at, pattern)`.
 #[inline(always)]
-fn report<A: Automaton>(
-    a: &A,
+fn report(
+    reports: &Reports,
     sid: StateID,
     lane: usize,
     at: usize,
-    emit: &mut impl FnMut(usize, usize, usize),
+    emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
-    if a.is_special(sid) && a.is_match(sid) {
-        for i in 0..a.match_len(sid) {
-            let pid = a.match_pattern(sid, i);
-            emit(lane, at, pid.as_usize());
-        }
+    for &p in reports.of(sid) {
+        emit(lane, at, p);
     }
 }
 
@@ -311,7 +408,13 @@ type Part<'b> = (&'b [u8], usize, StateID, usize, usize);
 /// so that at its first reported byte it is in the state a scan from the
 /// beginning would be in: every match ending there is at most `longest`
 /// long.
-fn scan<A: Automaton>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut(usize, usize, usize)) {
+fn scan<A: Automaton>(
+    a: &A,
+    reports: &Reports,
+    bytes: &[u8],
+    longest: usize,
+    emit: &mut impl FnMut(usize, usize, Pattern),
+) {
     let start = a
         .start_state(Anchored::No)
         .expect("unanchored search is supported");
@@ -345,15 +448,15 @@ fn scan<A: Automaton>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut
                 let (rest, at, mut sid, from, lane) = parts[0];
                 for (i, &b) in rest.iter().enumerate() {
                     sid = a.next_state(Anchored::No, sid, b);
-                    if at + i >= from {
-                        report(a, sid, lane, at + i, emit);
+                    if at + i >= from && a.is_special(sid) {
+                        report(reports, sid, lane, at + i, emit);
                     }
                 }
                 return;
             }
-            2 => interleave::<2, A>(a, &mut parts, emit),
-            3 => interleave::<3, A>(a, &mut parts, emit),
-            _ => interleave::<4, A>(a, &mut parts, emit),
+            2 => interleave::<2, A>(a, reports, &mut parts, emit),
+            3 => interleave::<3, A>(a, reports, &mut parts, emit),
+            _ => interleave::<4, A>(a, reports, &mut parts, emit),
         }
     }
 }
@@ -369,8 +472,9 @@ fn scan<A: Automaton>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut
 /// made after it.
 fn interleave<const N: usize, A: Automaton>(
     a: &A,
+    reports: &Reports,
     parts: &mut [Part<'_>],
-    emit: &mut impl FnMut(usize, usize, usize),
+    emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
     const BLOCK: usize = 64;
     let parts: &mut [Part<'_>; N] = (&mut parts[..N]).try_into().expect("N parts");
@@ -393,7 +497,7 @@ fn interleave<const N: usize, A: Automaton>(
             let (at, from, lane) = (parts[k].1 + j0, parts[k].3, parts[k].4);
             for &(sid, j) in &events[k][..kept[k]] {
                 if at + j as usize >= from {
-                    report(a, sid, lane, at + j as usize, emit);
+                    report(reports, sid, lane, at + j as usize, emit);
                 }
             }
             kept[k] = 0;
@@ -440,7 +544,15 @@ mod tests {
     #[test]
     fn nfa_fallback_scans_as_the_dfa() {
         let patterns = PATTERNS;
-        let Machine::Dfa(dfa) = Machine::build(&patterns) else {
+        // Each pattern reports its number as its term.
+        let pattern = |k: usize| Pattern {
+            len: patterns[k].len() as u32,
+            term: k as u32,
+            left: false,
+            right: false,
+        };
+        let machine = Machine::build(&patterns, pattern);
+        let Compiled::Dfa(dfa) = &machine.compiled else {
             panic!("a small DFA builds")
         };
         let nfa = contiguous::Builder::new()
@@ -448,7 +560,8 @@ mod tests {
             .prefilter(false)
             .build(patterns)
             .expect("builds");
-        let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(1);
+        let nfa_reports = Reports::new(&nfa, &patterns, pattern);
+        let longest = machine.longest;
         let pieces = [
             "export ",
             "controls",
@@ -468,12 +581,12 @@ mod tests {
                 text.extend_from_slice(pieces[next() % pieces.len()].as_bytes());
             }
             let mut by_dfa = Vec::new();
-            scan(&dfa, &text, longest, &mut |lane, at, p| {
-                by_dfa.push((lane, at, p))
+            scan(dfa, &machine.reports, &text, longest, &mut |lane, at, p| {
+                by_dfa.push((lane, at, p.term))
             });
             let mut by_nfa = Vec::new();
-            scan(&nfa, &text, longest, &mut |lane, at, p| {
-                by_nfa.push((lane, at, p))
+            scan(&nfa, &nfa_reports, &text, longest, &mut |lane, at, p| {
+                by_nfa.push((lane, at, p.term))
             });
             assert_eq!(by_nfa, by_dfa, "text of {len} bytes");
             assert!(len < 300 || by_dfa.len() > 10, "the text holds terms");
