@@ -199,8 +199,17 @@ impl Matcher {
     /// boundaries allow, widened over its word on a side without one: by
     /// text, and within a text by start, end and term.
     pub fn find_all(&self, texts: &[&str]) -> Vec<RawMatch> {
+        let mut joined = Joined::default();
+        for t in texts {
+            joined.push_with(|out| out.push_str(t));
+        }
+        self.find_all_joined(&joined)
+    }
+
+    /// [`find_all`](Self::find_all) in texts already laid end to end.
+    pub fn find_all_joined(&self, joined: &Joined) -> Vec<RawMatch> {
         BUFFERS.with_borrow_mut(|buffers| {
-            let all = self.find_all_with(texts, buffers);
+            let all = self.find_all_with(joined, buffers);
             // A feed of thousands of items leaves no megabytes behind.
             if buffers.bytes() > KEEP_BYTES {
                 *buffers = Buffers::default();
@@ -209,12 +218,19 @@ impl Matcher {
         })
     }
 
-    fn find_all_with(&self, texts: &[&str], buffers: &mut Buffers) -> Vec<RawMatch> {
-        let Buffers { joined, lanes, found } = buffers;
+    fn find_all_with(&self, joined: &Joined, buffers: &mut Buffers) -> Vec<RawMatch> {
+        let Buffers { other, lanes, found } = buffers;
         found.iter_mut().for_each(Vec::clear);
-        for which in [0, 1] {
-            // Only texts with non-ASCII characters can hold the other terms.
-            joined.fill(texts, |t| which == 0 || !t.is_ascii());
+        // Only texts with non-ASCII characters can hold the other terms.
+        other.clear();
+        if !joined.text.is_ascii() {
+            for (&(_, number), t) in joined.starts.iter().zip(joined.texts()) {
+                if !t.is_ascii() {
+                    other.push(number, |out| out.push_str(t));
+                }
+            }
+        }
+        for (which, joined) in [joined, &*other].into_iter().enumerate() {
             if joined.text.is_empty() || self.machines[which].is_empty() {
                 continue;
             }
@@ -335,7 +351,8 @@ pub(crate) fn sort_nearly_sorted(v: &mut [RawMatch]) {
 /// would otherwise allocate a dozen times.
 #[derive(Default)]
 struct Buffers {
-    joined: Joined,
+    /// The texts with non-ASCII characters.
+    other: Joined,
     /// Each lane's matches.
     lanes: [Vec<RawMatch>; LANES],
     /// The matches of each machine.
@@ -346,8 +363,8 @@ impl Buffers {
     /// The memory the buffers hold (a small text can have many matches).
     fn bytes(&self) -> usize {
         use std::mem::size_of;
-        self.joined.text.capacity()
-            + self.joined.starts.capacity() * size_of::<(usize, u32)>()
+        self.other.text.capacity()
+            + self.other.starts.capacity() * size_of::<(usize, u32)>()
             + self.lanes.iter().map(Vec::capacity).sum::<usize>() * size_of::<RawMatch>()
             + self.found.iter().map(Vec::capacity).sum::<usize>() * size_of::<RawMatch>()
     }
@@ -360,26 +377,66 @@ thread_local! {
     static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
 }
 
-/// Texts laid end to end, each followed by a NUL. No term holds a NUL (the
-/// profile refuses control characters), so no match spans two texts and
-/// the scan is back at its start state after each one.
-#[derive(Default)]
-struct Joined {
+/// Texts laid end to end, each followed by a NUL, as the matcher scans
+/// them. No term holds a NUL (the profile refuses control characters), so
+/// no match spans two texts and the scan is back at its start state after
+/// each one.
+#[derive(Debug, Default)]
+pub struct Joined {
     text: String,
-    /// (offset in `bytes`, text number), ascending.
+    /// Where each text starts, and its number, ascending.
     starts: Vec<(usize, u32)>,
 }
 
 impl Joined {
-    fn fill(&mut self, texts: &[&str], keep: impl Fn(&str) -> bool) {
+    /// Room for texts of `bytes` bytes in all, and `texts` texts.
+    pub fn with_capacity(bytes: usize, texts: usize) -> Self {
+        Joined {
+            text: String::with_capacity(bytes + texts),
+            starts: Vec::with_capacity(texts),
+        }
+    }
+
+    /// Add the next text: `write` appends it to the text so far. Returns
+    /// where it sits in [`text`](Self::text).
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String)) -> (usize, usize) {
+        // A batch holds far fewer than 4 billion texts.
+        self.push(self.starts.len() as u32, write)
+    }
+
+    /// Add text number `number`, which `write` appends.
+    fn push(&mut self, number: u32, write: impl FnOnce(&mut String)) -> (usize, usize) {
+        let from = self.text.len();
+        self.starts.push((from, number));
+        write(&mut self.text);
+        let to = self.text.len();
+        self.text.push('\0');
+        (from, to)
+    }
+
+    /// All the texts, each followed by a NUL.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The whole text, given up.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// The texts, one by one (a NUL inside one, which the normalised text
+    /// of a hostile feed can hold, ends no text here).
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        let ends = self.starts.iter().skip(1).map(|s| s.0).chain([self.text.len()]);
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|(&(from, _), next)| &self.text[from..next - 1])
+    }
+
+    fn clear(&mut self) {
         self.text.clear();
         self.starts.clear();
-        self.text.reserve(texts.iter().map(|t| t.len() + 1).sum());
-        for (i, t) in texts.iter().enumerate().filter(|(_, t)| !t.is_empty() && keep(t)) {
-            self.starts.push((self.text.len(), i as u32));
-            self.text.push_str(t);
-            self.text.push('\0');
-        }
     }
 }
 
@@ -666,7 +723,7 @@ mod tests {
             .build(patterns)
             .expect("builds");
         let words = [
-            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é", "ł",
+            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é", "ł", "\0",
         ];
         let mut next = generator(7);
         for batch in 0..200 {

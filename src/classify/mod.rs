@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::model::{EventType, Reference};
-use matcher::RawMatch;
+use matcher::{Joined, RawMatch};
 use normalize::normalise_into;
 pub use profile::{EntityKind, Profile, ProfileError, Target, Within};
 
@@ -259,30 +259,32 @@ pub fn classify<'p>(profile: &'p Profile, input: &Input<'_>) -> Decision<'p> {
 /// in the same order, faster (the term scan interleaves the texts).
 pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Decision<'p>> {
     let mut shared = Shared::default();
-    // All texts in one buffer, text `k` at `bounds[k]`; the sentence starts
-    // of all in another, text `k`'s at `starts[ends[k - 1]..ends[k]]`.
+    // All texts in one buffer, as the matcher scans them, text `k` at
+    // `bounds[k]`; the sentence starts of all in another, text `k`'s at
+    // `starts[ends[k - 1]..ends[k]]`.
     let mut starts = Vec::with_capacity(4 * inputs.len());
     let mut ends = Vec::with_capacity(2 * inputs.len());
     let mut bounds = Vec::with_capacity(2 * inputs.len());
-    // Kept apart while the decisions borrow it, then shared with them.
-    let mut text = String::new();
-    // What `normalise_into` reserves for each text, and its NUL.
-    let room = |t: &str| t.len() + t.len() / 8 + 1;
-    text.reserve(inputs.iter().map(|i| room(i.title) + room(i.summary)).sum());
+    // What `normalise_into` reserves for each text.
+    let room = |t: &str| t.len() + t.len() / 8;
+    let mut joined = Joined::with_capacity(
+        inputs.iter().map(|i| room(i.title) + room(i.summary)).sum(),
+        2 * inputs.len(),
+    );
     for t in inputs.iter().flat_map(|i| [i.title, i.summary]) {
-        let from = text.len();
-        normalise_into(t, &mut text, &mut starts);
+        let (from, to) = joined.push_with(|out| normalise_into(t, out, &mut starts));
         ends.push(starts.len());
         // The matcher's offsets are 32-bit: so are the batch's.
-        bounds.push((from as u32, text.len() as u32));
-        text.push('\0');
+        bounds.push((from as u32, to as u32));
     }
+    // Kept apart while the decisions borrow it, then shared with them.
+    let text = joined.text();
     let texts: Vec<&str> = bounds
         .iter()
         .map(|&(from, to)| &text[from as usize..to as usize])
         .collect();
     let starts_of = |k: usize| &starts[k.checked_sub(1).map_or(0, |p| ends[p])..ends[k]];
-    let spans = profile.matcher().find_all(&texts);
+    let spans = profile.matcher().find_all_joined(&joined);
     let mut rest = spans.as_slice();
     let mut take = |text: usize| {
         let n = rest.iter().take_while(|s| s.0 as usize == text).count();
@@ -312,7 +314,7 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
         ));
     }
     drop(texts);
-    shared.text = text;
+    shared.text = joined.into_text();
     let shared = Arc::new(shared);
     made.into_iter()
         .map(|(core, parts)| Decision {
