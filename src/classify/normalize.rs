@@ -98,6 +98,7 @@ fn push_folded(out: &mut String, c: char, prev_base_latin: &mut bool) {
 
 /// Does the character before byte `at` of `t` belong to a word? ASCII
 /// neighbours, most of them, need no decoding.
+#[inline]
 pub(crate) fn word_char_before(t: &str, at: usize) -> bool {
     match t.as_bytes()[..at].last() {
         Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
@@ -106,6 +107,7 @@ pub(crate) fn word_char_before(t: &str, at: usize) -> bool {
 }
 
 /// Does the character at byte `at` of `t` belong to a word?
+#[inline]
 pub(crate) fn word_char_at(t: &str, at: usize) -> bool {
     match t.as_bytes().get(at) {
         Some(b) if b.is_ascii() => b.is_ascii_alphanumeric(),
@@ -175,7 +177,7 @@ fn push_ascii_run(s: &str, from: usize, out: &mut String, base: usize, starts: &
     // The high bit of each zero byte of `x`, all of whose bytes are ASCII
     // (adding 0x7F to a byte below 0x80 carries into its high bit unless
     // it is zero, and never into the next byte).
-    let zero = |x: u64| !(x + 0x7F * ONES) & HIGH;
+    let zero = |x: u64| !x.wrapping_add(0x7F * ONES) & HIGH;
     let equal = |w: u64, c: u8| zero(w ^ (u64::from(c) * ONES));
     let bytes = s.as_bytes();
     let o = out.len();
@@ -196,14 +198,14 @@ fn push_ascii_run(s: &str, from: usize, out: &mut String, base: usize, starts: &
                 (u64::from_le_bytes(padded), HIGH & ((1u64 << (8 * n)) - 1))
             }
         };
-        // Bytes from the first non-ASCII one on are not this run's (and
-        // may carry in the sums above: only into later bytes).
+        // Bytes from the first non-ASCII one on are not this run's (in the
+        // wrapping sums, a non-ASCII byte carries into later bytes only).
         let high = w & HIGH & keep;
         if high != 0 {
             keep &= (high & high.wrapping_neg()) - 1;
         }
         let spaces = equal(w, b' ');
-        let control = !(w + 0x60 * ONES) & HIGH;
+        let control = !w.wrapping_add(0x60 * ONES) & HIGH;
         odd |= (control | equal(w, b'`') | (spaces & ((spaces << 8) | space_before))) & keep != 0;
         space_before = spaces >> 56;
         let mut stops = (equal(w, b'.') | equal(w, b'!') | equal(w, b'?') | equal(w, b';')) & keep;
