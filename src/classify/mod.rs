@@ -590,7 +590,7 @@ fn place(
         langs.is_empty() || lang.is_some_and(|l| langs.iter().any(|x| x == l))
     };
     let is_negative_term = |ti: u32| {
-        profile.term_kinds[ti as usize] & profile::KIND_NEGATIVE != 0
+        profile.kind_of(ti as usize) & profile::KIND_NEGATIVE != 0
             && profile
                 .targets_of(ti as usize)
                 .iter()
@@ -616,7 +616,7 @@ fn place(
     cue_spans.clear();
     let mut longest_cue = 0;
     for (s, e, ti) in spans.clone() {
-        let kind = profile.term_kinds[ti as usize];
+        let kind = profile.kind_of(ti as usize);
         if kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti) {
             negative_spans.push((s, e));
         }
@@ -637,7 +637,7 @@ fn place(
     let mut sentence = 0;
     let mut cues_from = 0;
     for (s, e, ti) in spans {
-        let kind = profile.term_kinds[ti as usize];
+        let kind = profile.kind_of(ti as usize);
         let is_negative = kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti);
         if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
             continue;

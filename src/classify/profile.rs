@@ -201,6 +201,16 @@ pub(crate) const KIND_BOUND_LEFT: u8 = 4;
 /// A term that needs a word boundary on its right.
 pub(crate) const KIND_BOUND_RIGHT: u8 = 8;
 
+/// What a classification reads of a term: what its targets include
+/// ([`KIND_NEGATIVE`], [`KIND_CUE`]) and its boundaries
+/// ([`KIND_BOUND_LEFT`], [`KIND_BOUND_RIGHT`]), and where its targets are in
+/// [`Profile::flat_targets`]. One load per match.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TermSlot {
+    pub(crate) kind: u8,
+    pub(crate) targets: (u32, u32),
+}
+
 /// A compiled, validated profile. Build once, share by reference.
 #[derive(Debug)]
 pub struct Profile {
@@ -220,14 +230,11 @@ pub struct Profile {
     pub terms: Vec<Term>,
     /// Each term as matched (normalised, without wildcards).
     pub(crate) normalised: Vec<String>,
-    /// Per term, what its targets include ([`KIND_NEGATIVE`], [`KIND_CUE`])
-    /// and its boundaries ([`KIND_BOUND_LEFT`], [`KIND_BOUND_RIGHT`]): the
-    /// few bytes per term a classification reads, side by side.
-    pub(crate) term_kinds: Vec<u8>,
+    /// Per term, what a classification reads of it, side by side.
+    pub(crate) term_slots: Vec<TermSlot>,
     /// Every term's targets, one term after another, each with the concept
-    /// bits it sets; and where each term's end (by term index).
+    /// bits it sets.
     pub(crate) flat_targets: Vec<(Target, u64)>,
-    pub(crate) flat_target_ends: Vec<u32>,
     /// Built on first use: a crawl where every feed answers 304 never
     /// pays for it.
     matcher: std::sync::OnceLock<Matcher>,
@@ -467,23 +474,20 @@ impl Profile {
         let TermTable {
             terms, normalised, ..
         } = builder;
-        let term_kinds = terms
-            .iter()
-            .map(|t| {
-                let bounds =
-                    (u8::from(t.bound_left) * KIND_BOUND_LEFT) | (u8::from(t.bound_right) * KIND_BOUND_RIGHT);
-                t.targets.iter().fold(bounds, |k, target| {
-                    k | match target {
-                        Target::Negative(_) => KIND_NEGATIVE,
-                        Target::Cue(_) | Target::StrongCue(_) => KIND_CUE,
-                        _ => 0,
-                    }
-                })
-            })
-            .collect();
         let mut flat_targets = Vec::new();
-        let mut flat_target_ends = Vec::with_capacity(terms.len());
+        let mut term_slots = Vec::with_capacity(terms.len());
         for t in &terms {
+            let bounds =
+                (u8::from(t.bound_left) * KIND_BOUND_LEFT) | (u8::from(t.bound_right) * KIND_BOUND_RIGHT);
+            let kind = t.targets.iter().fold(bounds, |k, target| {
+                k | match target {
+                    Target::Negative(_) => KIND_NEGATIVE,
+                    Target::Cue(_) | Target::StrongCue(_) => KIND_CUE,
+                    _ => 0,
+                }
+            });
+            let at = |n: usize| u32::try_from(n).map_err(|_| invalid(0, "too many terms".into()));
+            let from = at(flat_targets.len())?;
             flat_targets.extend(t.targets.iter().map(|&target| {
                 let bits = match target {
                     Target::Concept(c) => 1 << c,
@@ -492,8 +496,10 @@ impl Profile {
                 };
                 (target, bits)
             }));
-            flat_target_ends
-                .push(u32::try_from(flat_targets.len()).map_err(|_| invalid(0, "too many terms".into()))?);
+            term_slots.push(TermSlot {
+                kind,
+                targets: (from, at(flat_targets.len())?),
+            });
         }
         Ok(Self {
             name: raw.profile.name,
@@ -509,9 +515,8 @@ impl Profile {
             default_event,
             terms,
             normalised,
-            term_kinds,
+            term_slots,
             flat_targets,
-            flat_target_ends,
             matcher: std::sync::OnceLock::new(),
         })
     }
@@ -520,15 +525,20 @@ impl Profile {
 impl Profile {
     /// The targets of term `ti`, each with the concept bits it sets.
     pub(crate) fn targets_of(&self, ti: usize) -> &[(Target, u64)] {
-        let from = ti.checked_sub(1).map_or(0, |p| self.flat_target_ends[p] as usize);
-        &self.flat_targets[from..self.flat_target_ends[ti] as usize]
+        let (from, to) = self.term_slots[ti].targets;
+        &self.flat_targets[from as usize..to as usize]
+    }
+
+    /// What the targets of term `ti` include, and its boundaries.
+    pub(crate) fn kind_of(&self, ti: usize) -> u8 {
+        self.term_slots[ti].kind
     }
 
     /// The term matchers, built on first use.
     pub fn matcher(&self) -> &Matcher {
         self.matcher.get_or_init(|| {
             Matcher::new(&self.normalised, |i| {
-                let k = self.term_kinds[i];
+                let k = self.kind_of(i);
                 (k & KIND_BOUND_LEFT != 0, k & KIND_BOUND_RIGHT != 0)
             })
         })
