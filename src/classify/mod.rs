@@ -425,6 +425,17 @@ fn decide<'p>(
     let negatives_from = out.negatives.len();
     let names = &mut scratch.names;
     names.iter_mut().for_each(Vec::clear);
+    let entities = profile.entities.len();
+    let seen = &mut scratch.seen;
+    seen.clear();
+    seen.resize((entities + profile.keys).div_ceil(64), 0);
+    // Is bit `i` of `seen` clear? It is set now.
+    let first_time = |seen: &mut Vec<u64>, i: usize| {
+        let (word, bit) = (&mut seen[i / 64], 1u64 << (i % 64));
+        let first = *word & bit == 0;
+        *word |= bit;
+        first
+    };
     // Cue score per event type, by `EventType as usize`; NaN: no cue.
     let mut cue_scores = [f32::NAN; 6];
     let counted = &mut scratch.counted;
@@ -446,14 +457,13 @@ fn decide<'p>(
                 continue;
             }
             Target::Entity(e) => {
-                let ent = &profile.entities[e as usize];
-                let list = &mut names[name_list(ent.kind)];
-                // Names are the profile's own strings: one per entity.
-                if !list.iter().any(|n| std::ptr::eq(*n, ent.name.as_str())) {
-                    list.push(ent.name.as_str());
-                    let keys = &mut names[NAME_LISTS - 1];
-                    if !keys.contains(&ent.key.as_str()) {
-                        keys.push(&ent.key);
+                // First mentions only: each entity's name once, and each
+                // key once (entities of one group share it).
+                if first_time(seen, e as usize) {
+                    let ent = &profile.entities[e as usize];
+                    names[name_list(ent.kind)].push(ent.name.as_str());
+                    if first_time(seen, entities + profile.entity_keys[e as usize] as usize) {
+                        names[NAME_LISTS - 1].push(&ent.key);
                     }
                 }
                 continue;
@@ -569,6 +579,9 @@ struct Scratch<'p> {
     counted: Vec<(Field, u32, u32, EventType, f32)>,
     /// Entity names found so far, by [`NAME_LISTS`].
     names: [Vec<&'p str>; NAME_LISTS],
+    /// The entities found so far, by index, then their keys, by number: a
+    /// bit each.
+    seen: Vec<u64>,
 }
 
 /// Record the hits of `spans` (sorted, in `norm`: a normalised text and

@@ -235,6 +235,10 @@ pub struct Profile {
     /// Every term's targets, one term after another, each with the concept
     /// bits it sets.
     pub(crate) flat_targets: Vec<(Target, u64)>,
+    /// Each entity's key, as a number below [`keys`](Self::keys).
+    pub(crate) entity_keys: Vec<u32>,
+    /// How many distinct keys the entities have.
+    pub(crate) keys: usize,
     /// Built on first use: a crawl where every feed answers 304 never
     /// pays for it.
     matcher: std::sync::OnceLock<Matcher>,
@@ -501,6 +505,17 @@ impl Profile {
                 targets: (from, at(flat_targets.len())?),
             });
         }
+        // Entities that share a key (a group) count it once: each key a
+        // number, so that a decision tells them apart by a bit.
+        let mut key_numbers = std::collections::HashMap::new();
+        let entity_keys = entities
+            .iter()
+            .map(|e| {
+                let next = key_numbers.len() as u32;
+                *key_numbers.entry(e.key.as_str()).or_insert(next)
+            })
+            .collect();
+        let keys = key_numbers.len();
         Ok(Self {
             name: raw.profile.name,
             description: raw.profile.description,
@@ -517,6 +532,8 @@ impl Profile {
             normalised,
             term_slots,
             flat_targets,
+            entity_keys,
+            keys,
             matcher: std::sync::OnceLock::new(),
         })
     }

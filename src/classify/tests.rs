@@ -732,6 +732,42 @@ fn a_first_report_points_nowhere() {
     assert_ne!(d.follow_up, Reference::None, "{}", explain(&d));
 }
 
+/// Entity names come once each, in order of first mention, and the
+/// development signature holds each key once: the BIS and the Commerce
+/// Department are one group.
+#[test]
+fn entities_and_keys_once_each_in_order_of_first_mention() {
+    let d = run(
+        "Nvidia loses H20 sales to China as BIS tightens rules",
+        "The Commerce Department said the BIS rule covers Nvidia and AMD chips; \
+         the department of commerce and Nvidia declined to comment.",
+        Some("en"),
+    );
+    assert_eq!(d.companies(), ["Nvidia", "AMD"], "{}", explain(&d));
+    assert_eq!(d.agencies(), ["Commerce Department", "BIS"], "{}", explain(&d));
+    let keys = d.keys();
+    let at = |k: &str| keys.iter().position(|x| *x == k);
+    assert_eq!(
+        keys.iter()
+            .filter(|k| **k == "agency:US Commerce Department")
+            .count(),
+        1,
+        "{keys:?}"
+    );
+    assert!(
+        at("company:Nvidia") < at("agency:US Commerce Department"),
+        "{keys:?}"
+    );
+    assert!(
+        at("agency:US Commerce Department") < at("company:AMD"),
+        "{keys:?}"
+    );
+    let mut unique = keys.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "{keys:?}");
+}
+
 // ---------------------------------------------------------------- determinism
 
 #[test]
