@@ -356,6 +356,7 @@ fn decide<'p>(
     // Batch buffers hold fewer items than the batch text has bytes.
     let len = |v: usize| v as u32;
     let hits_from = out.hits.len();
+    scratch.by_target.iter_mut().for_each(Vec::clear);
     // The title is one sentence.
     place(
         profile,
@@ -377,7 +378,8 @@ fn decide<'p>(
         scratch,
     );
     let summary_bits = &scratch.bits;
-    let hits = &out.hits[hits_from..];
+    let out_hits = &out.hits;
+    let hits = &out_hits[hits_from..];
 
     // Rules: the title is one window, each summary sentence another.
     let mut score = 0.0f32;
@@ -420,8 +422,8 @@ fn decide<'p>(
         }
     }
 
-    // One pass over the hits: negative contexts, entities in order of
-    // first mention, cue scores, follow-up phrases.
+    // One pass over the hits but concepts: negative contexts, entities in
+    // order of first mention, cue scores, follow-up phrases.
     let negatives_from = out.negatives.len();
     let names = &mut scratch.names;
     names.iter_mut().for_each(Vec::clear);
@@ -442,7 +444,17 @@ fn decide<'p>(
     counted.clear();
     let mut refers_back = false;
     let mut first_title_marker: Option<u32> = None;
-    for h in hits {
+    // Kind by kind (each kind's hits in order; the kinds touch different
+    // state), so that the match below meets runs of one kind: in the
+    // order of the text, it mispredicts on most hits.
+    let [entity_hits, cue_hits, negative_hits, follow_up_hits, _] = &scratch.by_target;
+    let by_kind = negative_hits
+        .iter()
+        .chain(entity_hits)
+        .chain(follow_up_hits)
+        .chain(cue_hits)
+        .map(|&i| &out_hits[i as usize]);
+    for h in by_kind {
         let (ev, strength) = match h.target {
             Target::Negative(n) => {
                 let neg = &profile.negatives[n as usize];
@@ -582,6 +594,22 @@ struct Scratch<'p> {
     /// The entities found so far, by index, then their keys, by number: a
     /// bit each.
     seen: Vec<u64>,
+    /// The article's hits so far by what they stand for (see
+    /// [`target_list`]), as indices into the batch's hits.
+    by_target: [Vec<u32>; 5],
+}
+
+/// Which of [`Scratch::by_target`] holds a hit on `target`: entities,
+/// cues, negative contexts, follow-up phrases, concepts. A lookup, not a
+/// branch: the targets of a text's hits come in no order.
+fn target_list(target: Target) -> usize {
+    match target {
+        Target::Entity(_) => 0,
+        Target::Cue(_) | Target::StrongCue(_) => 1,
+        Target::Negative(_) => 2,
+        Target::FollowUp => 3,
+        Target::Concept(_) => 4,
+    }
 }
 
 /// Record the hits of `spans` (sorted, in `norm`: a normalised text and
@@ -613,6 +641,7 @@ fn place(
         bits,
         negative_spans,
         cue_spans,
+        by_target,
         ..
     } = scratch;
     bits.clear();
@@ -688,6 +717,8 @@ fn place(
                 continue;
             }
             bits[sentence as usize] |= concept_bits;
+            // A batch holds far fewer than 4 billion hits.
+            by_target[target_list(target)].push(hits.len() as u32);
             hits.push(Hit {
                 field,
                 sentence,

@@ -732,6 +732,27 @@ fn a_first_report_points_nowhere() {
     assert_ne!(d.follow_up, Reference::None, "{}", explain(&d));
 }
 
+/// A negative context is recorded once however often it occurs, and
+/// lowers the score by its penalty once.
+#[test]
+fn a_negative_context_counts_once() {
+    let summary = "Beijing curbs US exports of chips to China.";
+    let plain = run("US chips export ban on China", summary, Some("en"));
+    let d = run(
+        "US chips export ban on China",
+        &format!("{summary} A snack maker said potato chips and more potato chips are fine."),
+        Some("en"),
+    );
+    assert_eq!(d.negatives(), [("snack food", 3.0)], "{}", explain(&d));
+    assert!(
+        (plain.score - 3.0 - d.score).abs() < 1e-4,
+        "{} vs {}: {}",
+        plain.score,
+        d.score,
+        explain(&d)
+    );
+}
+
 /// Entity names come once each, in order of first mention, and the
 /// development signature holds each key once: the BIS and the Commerce
 /// Department are one group.
