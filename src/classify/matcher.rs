@@ -223,11 +223,9 @@ impl Matcher {
         found.iter_mut().for_each(Vec::clear);
         // Only texts with non-ASCII characters can hold the other terms.
         other.clear();
-        if !joined.text.is_ascii() {
-            for (&(_, number), t) in joined.starts.iter().zip(joined.texts()) {
-                if !t.is_ascii() {
-                    other.push(number, |out| out.push_str(t));
-                }
+        for (&(_, number), t) in joined.starts.iter().zip(joined.texts()) {
+            if !t.is_ascii() {
+                other.push(number, |out| out.push_str(t));
             }
         }
         for (which, joined) in [joined, &*other].into_iter().enumerate() {
@@ -440,21 +438,6 @@ impl Joined {
     }
 }
 
-/// Report the matches of state `sid`, reached on the byte at `at`:
-/// `emit(lane, at, pattern)`.
-#[inline(always)]
-fn report(
-    reports: &Reports,
-    sid: StateID,
-    lane: usize,
-    at: usize,
-    emit: &mut impl FnMut(usize, usize, Pattern),
-) {
-    for &p in reports.of(sid) {
-        emit(lane, at, p);
-    }
-}
-
 /// A stretch of the text scanned as one stream: the bytes left, the
 /// offset of the first, the state there, the offset from which it
 /// reports (before it, the stream is only warming up), and its lane.
@@ -506,7 +489,7 @@ fn scan<A: Automaton>(
                 for (i, &b) in rest.iter().enumerate() {
                     sid = a.next_state(Anchored::No, sid, b);
                     if at + i >= from && a.is_special(sid) {
-                        report(reports, sid, lane, at + i, emit);
+                        reports.of(sid).iter().for_each(|&p| emit(lane, at + i, p));
                     }
                 }
                 return;
@@ -554,7 +537,10 @@ fn interleave<const N: usize, A: Automaton>(
             let (at, from, lane) = (parts[k].1 + j0, parts[k].3, parts[k].4);
             for &(sid, j) in &events[k][..kept[k]] {
                 if at + j as usize >= from {
-                    report(reports, sid, lane, at + j as usize, emit);
+                    reports
+                        .of(sid)
+                        .iter()
+                        .for_each(|&p| emit(lane, at + j as usize, p));
                 }
             }
             kept[k] = 0;

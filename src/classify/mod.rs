@@ -630,8 +630,10 @@ fn place(
         let langs = &profile.negatives[n as usize].langs;
         langs.is_empty() || lang.is_some_and(|l| langs.iter().any(|x| x == l))
     };
-    let is_negative_term = |ti: u32| {
-        profile.kind_of(ti as usize) & profile::KIND_NEGATIVE != 0
+    // A term whose kind says it stands for a negative context, one that
+    // applies here.
+    let is_negative_term = |ti: u32, kind: u8| {
+        kind & profile::KIND_NEGATIVE != 0
             && profile
                 .targets_of(ti as usize)
                 .iter()
@@ -659,7 +661,7 @@ fn place(
     let mut longest_cue = 0;
     for (s, e, ti) in spans.clone() {
         let kind = profile.kind_of(ti as usize);
-        if kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti) {
+        if is_negative_term(ti, kind) {
             negative_spans.push((s, e));
         }
         if kind & profile::KIND_CUE != 0 {
@@ -680,7 +682,7 @@ fn place(
     let mut cues_from = 0;
     for (s, e, ti) in spans {
         let kind = profile.kind_of(ti as usize);
-        let is_negative = kind & profile::KIND_NEGATIVE != 0 && is_negative_term(ti);
+        let is_negative = is_negative_term(ti, kind);
         if !is_negative && negative_spans.iter().any(|&(ns, ne)| ns <= s && e <= ne) {
             continue;
         }
