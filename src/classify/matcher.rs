@@ -3,30 +3,101 @@
 //! term's word boundaries allow it; a side of a term without a boundary
 //! (a wildcard) takes in the rest of its word.
 //!
-//! The terms are compiled into two Aho-Corasick DFAs: the ASCII terms,
-//! which every text needs, and the rest, which only texts with non-ASCII
-//! characters need. A DFA of a few thousand terms takes megabytes, more than
-//! the first-level cache, and each step of a scan waits for the load of the
-//! next state: one text at a time, the scan is bound by that latency, not
-//! by the work. So texts are scanned in four interleaved streams, each
-//! its own share of the texts; the loads of the streams overlap. A batch of
-//! one article still has two streams (title and summary).
+//! The terms are compiled into two Aho-Corasick DFAs of our own
+//! (`dfa.rs`): the ASCII terms, which every text needs (those that
+//! need a boundary on their left followed from word starts only), and the
+//! rest, which only texts with non-ASCII characters need. A DFA of a few
+//! thousand terms takes megabytes, more than the first-level cache, and
+//! each step of a scan waits for the load of the next state: one text at a
+//! time, the scan is bound by that latency, not by the work. So texts are
+//! scanned in four interleaved streams, each its own share of the texts;
+//! the loads of the streams overlap. A batch of one article still has two
+//! streams (title and summary). A profile too large for 32-bit DFA ids
+//! falls back to the crate's contiguous NFA.
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous;
-use aho_corasick::{Anchored, MatchKind, dfa};
+use aho_corasick::{Anchored, MatchKind};
 
+use super::dfa::Dfa;
 use super::normalize::{word_char_at, word_char_before, word_end, word_start};
 
 /// Streams scanned side by side.
 const LANES: usize = 4;
 
+/// What a scan needs of an automaton.
+trait Steps {
+    type Id: Copy;
+    fn start(&self) -> Self::Id;
+    fn next(&self, sid: Self::Id, byte: u8) -> Self::Id;
+    /// Does `sid` report matches? (It may report none.)
+    fn special(&self, sid: Self::Id) -> bool;
+    fn reports(&self, sid: Self::Id) -> &[Pattern];
+}
+
+impl Steps for Dfa {
+    type Id = u32;
+
+    #[inline(always)]
+    fn start(&self) -> u32 {
+        Dfa::start(self)
+    }
+
+    #[inline(always)]
+    fn next(&self, sid: u32, byte: u8) -> u32 {
+        Dfa::next(self, sid, byte)
+    }
+
+    #[inline(always)]
+    fn special(&self, sid: u32) -> bool {
+        self.reports_any(sid)
+    }
+
+    #[inline(always)]
+    fn reports(&self, sid: u32) -> &[Pattern] {
+        Dfa::reports(self, sid)
+    }
+}
+
+/// The crate's contiguous NFA, for terms too many for a DFA, with what
+/// each of its states reports.
+#[derive(Debug)]
+struct Nfa {
+    nfa: contiguous::NFA,
+    reports: Reports,
+}
+
+impl Steps for Nfa {
+    type Id = StateID;
+
+    fn start(&self) -> StateID {
+        self.nfa
+            .start_state(Anchored::No)
+            .expect("unanchored search is supported")
+    }
+
+    #[inline(always)]
+    fn next(&self, sid: StateID, byte: u8) -> StateID {
+        self.nfa.next_state(Anchored::No, sid, byte)
+    }
+
+    #[inline(always)]
+    fn special(&self, sid: StateID) -> bool {
+        self.nfa.is_special(sid)
+    }
+
+    #[inline(always)]
+    fn reports(&self, sid: StateID) -> &[Pattern] {
+        self.reports.of(sid)
+    }
+}
+
 /// An automaton over one set of terms.
 #[derive(Debug)]
 enum Compiled {
-    Dfa(dfa::DFA),
-    /// Only if a DFA would exceed its limits.
-    Nfa(contiguous::NFA),
+    Dfa(Dfa),
+    /// Only if a DFA would not fit its 32-bit ids.
+    Nfa(Nfa),
 }
 
 /// A term as a machine reports it: its length in bytes, its index in the
@@ -34,17 +105,16 @@ enum Compiled {
 /// (A side without one is wild: the match takes in the rest of the word
 /// there.)
 #[derive(Debug, Clone, Copy)]
-struct Pattern {
-    len: u32,
-    term: u32,
-    left: bool,
-    right: bool,
+pub(super) struct Pattern {
+    pub(super) len: u32,
+    pub(super) term: u32,
+    pub(super) left: bool,
+    pub(super) right: bool,
 }
 
-/// The patterns each state of an automaton reports, laid out flat: a
-/// reported match costs one lookup by state and a walk of adjacent
-/// entries (the crate's own lists are a vector per state, then our table
-/// by pattern: three dependent loads).
+/// The patterns each state of the crate's automaton reports, laid out
+/// flat: a reported match costs one lookup by state and a walk of
+/// adjacent entries.
 #[derive(Debug)]
 struct Reports {
     /// Every state id is a multiple of `1 << shift`.
@@ -106,53 +176,51 @@ impl Reports {
     }
 }
 
-/// One compiled set of terms, what each state reports, and the length of
-/// the longest term.
+/// One compiled set of terms and the length of the longest.
 #[derive(Debug)]
 struct Machine {
     compiled: Compiled,
-    reports: Reports,
     longest: usize,
 }
 
 impl Machine {
-    /// `pattern(k)`: what the `k`th of `terms` reports.
-    fn build(terms: &[&str], pattern: impl Fn(usize) -> Pattern) -> Self {
-        // No prefilter: the scan here never uses one, and with one the
-        // start state counts as special, which the scan would stop at.
-        let compiled = dfa::Builder::new()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(terms)
+    /// The machine of `bound`, followed from word starts only, and `free`,
+    /// followed from every byte (see [`Dfa::build`]); `pattern(k)`: what
+    /// the `k`th of them all (`bound` first) reports.
+    fn build(bound: &[&str], free: &[&str], pattern: impl Fn(usize) -> Pattern) -> Self {
+        let compiled = Dfa::build(bound, free, &pattern)
             .map(Compiled::Dfa)
-            .or_else(|_| {
-                contiguous::Builder::new()
+            .unwrap_or_else(|| {
+                // Everything from every byte: the boundary checks of what
+                // it reports drop what the DFA would not have followed.
+                let terms: Vec<&str> = bound.iter().chain(free).copied().collect();
+                let nfa = contiguous::Builder::new()
                     .match_kind(MatchKind::Standard)
                     .prefilter(false)
-                    .build(terms)
-                    .map(Compiled::Nfa)
-            })
-            .expect("an NFA over validated, non-empty terms always builds");
-        let reports = match &compiled {
-            Compiled::Dfa(a) => Reports::new(a, terms, pattern),
-            Compiled::Nfa(a) => Reports::new(a, terms, pattern),
-        };
+                    .build(&terms)
+                    .expect("an NFA over validated, non-empty terms always builds");
+                let reports = Reports::new(&nfa, &terms, pattern);
+                Compiled::Nfa(Nfa { nfa, reports })
+            });
         Machine {
             compiled,
-            reports,
-            longest: terms.iter().map(|t| t.len()).max().unwrap_or(0),
+            longest: bound.iter().chain(free).map(|t| t.len()).max().unwrap_or(0),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.reports.patterns.is_empty()
+        match &self.compiled {
+            Compiled::Dfa(a) => a.is_empty(),
+            Compiled::Nfa(a) => a.reports.patterns.is_empty(),
+        }
     }
 }
 
 /// The term matchers of a profile.
 #[derive(Debug)]
 pub struct Matcher {
-    /// ASCII terms, then the rest.
+    /// ASCII terms (those that need a word boundary on their left
+    /// followed from word starts only), then the rest.
     machines: [Machine; 2],
 }
 
@@ -165,11 +233,23 @@ impl Matcher {
     /// right? (A side without one is wild: the match takes in the rest of
     /// the word there.)
     pub fn new(normalised: &[String], bounds: impl Fn(usize) -> (bool, bool) + Sync) -> Self {
-        let (ascii, other): (Vec<usize>, Vec<usize>) =
-            (0..normalised.len()).partition(|&i| normalised[i].is_ascii());
-        let build = |ids: &[usize]| {
-            let terms: Vec<&str> = ids.iter().map(|&i| normalised[i].as_str()).collect();
-            Machine::build(&terms, |k| {
+        // ASCII terms from word starts, other ASCII terms, the rest.
+        let mut sets: [Vec<usize>; 3] = Default::default();
+        for (i, t) in normalised.iter().enumerate() {
+            let set = if !t.is_ascii() {
+                2
+            } else if bounds(i).0 && t.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) {
+                0
+            } else {
+                1
+            };
+            sets[set].push(i);
+        }
+        let build = |bound: &[usize], free: &[usize]| {
+            let ids: Vec<usize> = bound.iter().chain(free).copied().collect();
+            let terms =
+                |ids: &[usize]| -> Vec<&str> { ids.iter().map(|&i| normalised[i].as_str()).collect() };
+            Machine::build(&terms(bound), &terms(free), |k| {
                 let i = ids[k];
                 let (left, right) = bounds(i);
                 // A term is a line of the profile, and a profile has far
@@ -185,13 +265,14 @@ impl Matcher {
         // The two builds side by side (each about half the work: the
         // non-ASCII terms are fewer but longer in bytes); whoever needs
         // the matcher first waits for it.
-        let (ascii_machine, other_machine) = std::thread::scope(|s| {
-            let other = s.spawn(|| build(&other));
-            let ascii = build(&ascii);
+        let [words, rest, other] = &sets;
+        let (ascii, other) = std::thread::scope(|s| {
+            let other = s.spawn(|| build(&[], other));
+            let ascii = build(words, rest);
             (ascii, other.join().expect("building a matcher does not panic"))
         });
         Matcher {
-            machines: [ascii_machine, other_machine],
+            machines: [ascii, other],
         }
     }
 
@@ -294,22 +375,20 @@ impl Matcher {
                 lanes[lane].push((number, (start - offset) as u32, (end - offset) as u32, term));
             };
             let machine = &self.machines[which];
-            let (reports, longest) = (&machine.reports, machine.longest);
             match &machine.compiled {
-                Compiled::Dfa(a) => scan(a, reports, text.as_bytes(), longest, &mut emit),
-                Compiled::Nfa(a) => scan(a, reports, text.as_bytes(), longest, &mut emit),
+                Compiled::Dfa(a) => scan(a, text.as_bytes(), machine.longest, &mut emit),
+                Compiled::Nfa(a) => scan(a, text.as_bytes(), machine.longest, &mut emit),
             }
             let out = &mut found[which];
             out.reserve(lanes.iter().map(Vec::len).sum());
             lanes.iter().for_each(|m| out.extend_from_slice(m));
         }
-        // Both in text order: merge, then order each text's matches.
-        let [ascii, other] = found;
-        let mut all = Vec::with_capacity(ascii.len() + other.len());
-        let (mut a, mut o) = (ascii.as_slice(), other.as_slice());
-        while let Some(text) = [a.first(), o.first()].into_iter().flatten().map(|m| m.0).min() {
+        // All in text order: merge, then order each text's matches.
+        let mut all = Vec::with_capacity(found.iter().map(Vec::len).sum());
+        let mut sides = found.each_ref().map(Vec::as_slice);
+        while let Some(text) = sides.iter().filter_map(|s| s.first()).map(|m| m.0).min() {
             let from = all.len();
-            for side in [&mut a, &mut o] {
+            for side in &mut sides {
                 let n = side.iter().take_while(|m| m.0 == text).count();
                 all.extend_from_slice(&side[..n]);
                 *side = &side[n..];
@@ -441,33 +520,25 @@ impl Joined {
 /// A stretch of the text scanned as one stream: the bytes left, the
 /// offset of the first, the state there, the offset from which it
 /// reports (before it, the stream is only warming up), and its lane.
-type Part<'b> = (&'b [u8], usize, StateID, usize, usize);
+type Part<'b, I> = (&'b [u8], usize, I, usize, usize);
 
 /// Scan `bytes` (no term longer than `longest`) in up to [`LANES`] parts
-/// side by side. Each part after the first starts `longest - 1` bytes early,
-/// so that at its first reported byte it is in the state a scan from the
+/// side by side. Each part after the first starts `longest` bytes early, so
+/// that at its first reported byte it is in the state a scan from the
 /// beginning would be in: every match ending there is at most `longest`
-/// long.
-fn scan<A: Automaton>(
-    a: &A,
-    reports: &Reports,
-    bytes: &[u8],
-    longest: usize,
-    emit: &mut impl FnMut(usize, usize, Pattern),
-) {
-    let start = a
-        .start_state(Anchored::No)
-        .expect("unanchored search is supported");
+/// long, and the byte before it (a word start?) is scanned too.
+fn scan<A: Steps>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut(usize, usize, Pattern)) {
+    let start = a.start();
     // Parts much longer than their warm-up, or one.
     let lanes = (bytes.len() / (4 * longest.max(1))).clamp(1, LANES);
     // The parts beyond `lanes` are empty.
-    let mut parts: [Part<'_>; LANES] = std::array::from_fn(|k| {
+    let mut parts: [Part<'_, A::Id>; LANES] = std::array::from_fn(|k| {
         if k >= lanes {
             return (&bytes[..0], 0, start, 0, k);
         }
         let from = bytes.len() * k / lanes;
         let to = bytes.len() * (k + 1) / lanes;
-        let warm = from.saturating_sub(longest.saturating_sub(1));
+        let warm = from.saturating_sub(longest);
         (&bytes[warm..to], warm, start, from, k)
     });
     let mut live = lanes;
@@ -487,16 +558,16 @@ fn scan<A: Automaton>(
             1 => {
                 let (rest, at, mut sid, from, lane) = parts[0];
                 for (i, &b) in rest.iter().enumerate() {
-                    sid = a.next_state(Anchored::No, sid, b);
-                    if at + i >= from && a.is_special(sid) {
-                        reports.of(sid).iter().for_each(|&p| emit(lane, at + i, p));
+                    sid = a.next(sid, b);
+                    if at + i >= from && a.special(sid) {
+                        a.reports(sid).iter().for_each(|&p| emit(lane, at + i, p));
                     }
                 }
                 return;
             }
-            2 => interleave::<2, A>(a, reports, &mut parts, emit),
-            3 => interleave::<3, A>(a, reports, &mut parts, emit),
-            _ => interleave::<4, A>(a, reports, &mut parts, emit),
+            2 => interleave::<2, A>(a, &mut parts, emit),
+            3 => interleave::<3, A>(a, &mut parts, emit),
+            _ => interleave::<4, A>(a, &mut parts, emit),
         }
     }
 }
@@ -510,16 +581,15 @@ fn scan<A: Automaton>(
 /// the loads). Each step writes each lane's state and step to a block and
 /// keeps the entry only if the state is special; the block's reports are
 /// made after it.
-fn interleave<const N: usize, A: Automaton>(
+fn interleave<const N: usize, A: Steps>(
     a: &A,
-    reports: &Reports,
-    parts: &mut [Part<'_>],
+    parts: &mut [Part<'_, A::Id>],
     emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
     const BLOCK: usize = 64;
-    let parts: &mut [Part<'_>; N] = (&mut parts[..N]).try_into().expect("N parts");
+    let parts: &mut [Part<'_, A::Id>; N] = (&mut parts[..N]).try_into().expect("N parts");
     let n = parts.iter().map(|p| p.0.len()).min().unwrap_or(0);
-    let mut sids: [StateID; N] = std::array::from_fn(|k| parts[k].2);
+    let mut sids: [A::Id; N] = std::array::from_fn(|k| parts[k].2);
     let bytes: [&[u8]; N] = std::array::from_fn(|k| &parts[k].0[..n]);
     let mut events = [[(sids[0], 0u32); BLOCK]; N];
     let mut kept = [0usize; N];
@@ -528,17 +598,16 @@ fn interleave<const N: usize, A: Automaton>(
         let block = (n - j0).min(BLOCK);
         for step in 0..block {
             for k in 0..N {
-                sids[k] = a.next_state(Anchored::No, sids[k], bytes[k][j0 + step]);
+                sids[k] = a.next(sids[k], bytes[k][j0 + step]);
                 events[k][kept[k]] = (sids[k], step as u32);
-                kept[k] += usize::from(a.is_special(sids[k]));
+                kept[k] += usize::from(a.special(sids[k]));
             }
         }
         for k in 0..N {
             let (at, from, lane) = (parts[k].1 + j0, parts[k].3, parts[k].4);
             for &(sid, j) in &events[k][..kept[k]] {
                 if at + j as usize >= from {
-                    reports
-                        .of(sid)
+                    a.reports(sid)
                         .iter()
                         .for_each(|&p| emit(lane, at + j as usize, p));
                 }
@@ -594,7 +663,7 @@ mod tests {
             left: false,
             right: false,
         };
-        let machine = Machine::build(&patterns, pattern);
+        let machine = Machine::build(&[], &patterns, pattern);
         let Compiled::Dfa(dfa) = &machine.compiled else {
             panic!("a small DFA builds")
         };
@@ -603,7 +672,8 @@ mod tests {
             .prefilter(false)
             .build(patterns)
             .expect("builds");
-        let nfa_reports = Reports::new(&nfa, &patterns, pattern);
+        let reports = Reports::new(&nfa, &patterns, pattern);
+        let nfa = Nfa { nfa, reports };
         let longest = machine.longest;
         let pieces = [
             "export ",
@@ -624,11 +694,11 @@ mod tests {
                 text.extend_from_slice(pieces[next() % pieces.len()].as_bytes());
             }
             let mut by_dfa = Vec::new();
-            scan(dfa, &machine.reports, &text, longest, &mut |lane, at, p| {
+            scan(dfa, &text, longest, &mut |lane, at, p| {
                 by_dfa.push((lane, at, p.term))
             });
             let mut by_nfa = Vec::new();
-            scan(&nfa, &nfa_reports, &text, longest, &mut |lane, at, p| {
+            scan(&nfa, &text, longest, &mut |lane, at, p| {
                 by_nfa.push((lane, at, p.term))
             });
             assert_eq!(by_nfa, by_dfa, "text of {len} bytes");
@@ -695,11 +765,13 @@ mod tests {
         let patterns = &PATTERNS[..8];
         let normalised: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
         // Terms that start or end with a word character need a boundary
-        // there, except "a" on its right (wild: "a*").
+        // there, except "a" on its right (wild: "a*") and "controls" on
+        // its left ("*controls": followed from every byte, beside the
+        // terms followed from word starts only).
         let bounds = |i: usize| {
             let p = patterns[i];
             (
-                p.chars().next().is_some_and(char::is_alphanumeric),
+                p != "controls" && p.chars().next().is_some_and(char::is_alphanumeric),
                 p != "a" && p.chars().next_back().is_some_and(char::is_alphanumeric),
             )
         };
@@ -709,7 +781,8 @@ mod tests {
             .build(patterns)
             .expect("builds");
         let words = [
-            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é", "ł", "\0",
+            "export", "controls", "nvidia", "h20", "中国", "芯片", "aaa", "x", " ", ".", "é", "ł", "\0", "-",
+            "y",
         ];
         let mut next = generator(7);
         for batch in 0..200 {

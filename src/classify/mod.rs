@@ -2,6 +2,7 @@
 //! summary gives relevance, a score, an event type, chip names, entities and
 //! the evidence for each. Pure: no IO, no clock.
 
+mod dfa;
 pub mod matcher;
 pub mod normalize;
 pub mod profile;

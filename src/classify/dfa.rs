@@ -1,0 +1,392 @@
+//! Dense Aho-Corasick DFAs of our own, for the matcher.
+//!
+//! What the `aho-corasick` crate's DFA does not do:
+//!
+//! - **Word starts.** Nearly every Latin-script term needs a word boundary
+//!   on its left, so a match of one can only begin where a word begins. The
+//!   DFA follows such a term only from a word start (after a byte that is
+//!   not an ASCII letter or digit): inside a word that no term begins, it
+//!   rests in a state of its own until the word ends. An ordinary DFA
+//!   follows every suffix of the text that begins a term ("chin" in
+//!   "machine"): its scans visit more states (more of the table that is
+//!   not in cache), and it reports matches inside words that the boundary
+//!   check then throws away. The other terms (wild on their left: German
+//!   compounds, "*halbleiter*") are followed from every byte by the same
+//!   DFA: its states are pairs of the two automata's states, which a scan
+//!   meets hardly more of than of the first alone.
+//! - **"Does this state report?" is one bit.** The ids of states that
+//!   report are odd, those of the others even, and where a state's reports
+//!   lie sits beside its transitions.
+//!
+//! A state's transitions are exactly as many as the alphabet's classes
+//! (bytes that no term tells apart share one), and the states lie in the
+//! order a breadth-first walk finds them: the shallow ones, the busiest,
+//! side by side.
+
+use super::matcher::Pattern;
+
+/// A dense DFA over a set of terms, unanchored.
+///
+/// Each state has the same even number of entries in `trans`, in the
+/// order the states were found (breadth first). A state's id is where its transitions begin:
+/// the offset of its entries for a state that reports nothing, one past
+/// it for a state that reports (its first entry is where its reports
+/// begin in `patterns`, the entry after its transitions where they end).
+/// So ids of states that report are odd, the others even.
+#[derive(Debug)]
+pub(super) struct Dfa {
+    /// Each byte's class: its column among a state's transitions.
+    classes: [u8; 256],
+    /// How many classes.
+    width: usize,
+    trans: Vec<u32>,
+    start: u32,
+    /// What the states that report report, state after state.
+    patterns: Vec<Pattern>,
+}
+
+/// No transition yet (while building).
+const NONE: u32 = u32::MAX;
+
+/// An automaton over one set of terms while building: complete rows of
+/// node numbers, and each node's terms (its own and its failure's).
+struct Trie {
+    rows: Vec<u32>,
+    outputs: Vec<Vec<u32>>,
+}
+
+impl Trie {
+    /// The Aho-Corasick automaton of `terms` (term `k` reported as
+    /// `first + k`) over the alphabet `classes` (`width` classes;
+    /// `boundary[c]`: bytes of class `c` are not ASCII letters or digits).
+    /// From word starts only if `only`; node 0 is the root.
+    fn build(terms: &[&str], first: usize, only: bool, classes: &[u8; 256], boundary: &[bool]) -> Self {
+        let width = boundary.len();
+        // Without terms, nothing to follow: one state.
+        let only = only && !terms.is_empty();
+        // Node 0 the root, node 1 with word starts the state inside a word
+        // that no term begins.
+        let (root, inside) = (0usize, usize::from(only));
+        let bytes: usize = terms.iter().map(|t| t.len()).sum();
+        let mut rows: Vec<u32> = Vec::with_capacity((2 + bytes) * width);
+        rows.resize((1 + usize::from(only)) * width, NONE);
+        let mut outputs: Vec<Vec<u32>> = vec![Vec::new(); 1 + usize::from(only)];
+        for (k, t) in terms.iter().enumerate() {
+            let mut node = root;
+            for &b in t.as_bytes() {
+                let cell = node * width + usize::from(classes[usize::from(b)]);
+                if rows[cell] == NONE {
+                    rows[cell] = (rows.len() / width) as u32;
+                    rows.resize(rows.len() + width, NONE);
+                    outputs.push(Vec::new());
+                }
+                node = rows[cell] as usize;
+            }
+            outputs[node].push((first + k) as u32);
+        }
+        // Breadth first: each node's failure (the longest proper suffix of
+        // what it spells that a term begins, and with word starts that
+        // begins at one), then its missing transitions from its failure's.
+        // Where no suffix is left: the root, or inside a word.
+        let rest = |c: usize| if only && !boundary[c] { inside } else { root } as u32;
+        let nodes = rows.len() / width;
+        let mut fail = vec![root as u32; nodes];
+        let mut order = Vec::with_capacity(nodes);
+        if only {
+            for c in 0..width {
+                rows[inside * width + c] = rest(c);
+            }
+        }
+        for c in 0..width {
+            let cell = root * width + c;
+            if rows[cell] == NONE {
+                rows[cell] = rest(c);
+            } else {
+                fail[rows[cell] as usize] = rest(c);
+                order.push(rows[cell]);
+            }
+        }
+        // A node's row is its failure's (complete by now: it is
+        // shallower) but for its children.
+        let mut kids = Vec::new();
+        let mut next = 0;
+        while next < order.len() {
+            let node = order[next] as usize;
+            next += 1;
+            // A node reports its failure's terms after its own.
+            let f = fail[node] as usize;
+            if !outputs[f].is_empty() {
+                let inherited = outputs[f].clone();
+                outputs[node].extend(inherited);
+            }
+            let row = node * width;
+            kids.clear();
+            kids.extend(
+                rows[row..row + width]
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &to)| to != NONE)
+                    .map(|(c, &to)| (c, to)),
+            );
+            rows.copy_within(f * width..(f + 1) * width, row);
+            for &(c, kid) in &kids {
+                fail[kid as usize] = rows[row + c];
+                rows[row + c] = kid;
+                order.push(kid);
+            }
+        }
+        Trie { rows, outputs }
+    }
+}
+
+/// The numbers of pairs of nodes: by node of the first automaton, its
+/// first partner in the second, and for the few nodes with more (the
+/// root, the state inside a word) a table by node of the second.
+struct Partners {
+    /// Node count of the second automaton.
+    second: usize,
+    /// By node of the first: its first partner and their number (`NONE`:
+    /// none yet), and its table in `tables` (`NONE`: none).
+    by_first: Vec<[u32; 3]>,
+    /// By node of the second: the number of the pair (`NONE`: none yet).
+    tables: Vec<Vec<u32>>,
+}
+
+impl Partners {
+    fn new(first: usize, second: usize) -> Self {
+        Partners {
+            second,
+            by_first: vec![[NONE; 3]; first],
+            tables: Vec::new(),
+        }
+    }
+
+    /// The number of `pair`, given `n` if it has none yet.
+    #[inline]
+    fn find_or_insert(&mut self, (w, a): (u32, u32), n: u32) -> u32 {
+        let entry = &mut self.by_first[w as usize];
+        if entry[0] == a {
+            return entry[1];
+        }
+        if entry[0] == NONE {
+            *entry = [a, n, NONE];
+            return n;
+        }
+        if entry[2] == NONE {
+            entry[2] = self.tables.len() as u32;
+            self.tables.push(vec![NONE; self.second]);
+        }
+        let number = &mut self.tables[entry[2] as usize][a as usize];
+        if *number == NONE {
+            *number = n;
+        }
+        *number
+    }
+}
+
+impl Dfa {
+    /// The DFA of `bound` and `free` (none empty), reporting term `k` of
+    /// them all (`bound` first) as `pattern(k)`. It follows `bound` from
+    /// word starts only (a byte after one that is not an ASCII letter or
+    /// digit, or the first; a byte of a non-ASCII character counts as one:
+    /// it may end a letter, so the caller checks the boundaries of what is
+    /// reported), `free` from every byte. `None` if its table would not fit
+    /// 32-bit ids.
+    ///
+    /// # Panics
+    /// If a term of `bound` does not begin with an ASCII letter or digit.
+    pub(super) fn build(bound: &[&str], free: &[&str], pattern: impl Fn(usize) -> Pattern) -> Option<Self> {
+        assert!(
+            bound
+                .iter()
+                .all(|t| t.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)),
+            "every term followed from word starts begins with an ASCII letter or digit"
+        );
+        let only = !bound.is_empty();
+        // Each byte some term holds is a class of its own; the others are
+        // one class, or with word starts two: letters and digits, and the
+        // rest.
+        let mut used = [false; 256];
+        for b in bound.iter().chain(free).flat_map(|t| t.bytes()) {
+            used[usize::from(b)] = true;
+        }
+        let mut classes = [0u8; 256];
+        let mut count = 0usize;
+        for b in 0..256 {
+            if used[b] {
+                // At most 256 classes, numbered below 256.
+                classes[b] = count as u8;
+                count += 1;
+            }
+        }
+        let (other_word, other) = (count, count + usize::from(only));
+        for b in 0..=255u8 {
+            if !used[usize::from(b)] {
+                classes[usize::from(b)] = if only && b.is_ascii_alphanumeric() {
+                    other_word
+                } else {
+                    other
+                } as u8;
+            }
+        }
+        let width = other + 1;
+        let mut boundary = vec![false; width];
+        for b in 0..=255u8 {
+            boundary[usize::from(classes[usize::from(b)])] = !b.is_ascii_alphanumeric();
+        }
+        let words = Trie::build(bound, 0, true, &classes, &boundary);
+        let anywhere = Trie::build(free, bound.len(), false, &classes, &boundary);
+
+        // The DFA's states are the pairs of nodes a scan meets, found
+        // breadth first. Entries for the classes, and two for where a
+        // state's reports begin and end, rounded up to an even number.
+        let stride = (width + 3) & !1;
+        let reports = |(w, a): (u32, u32)| {
+            words.outputs[w as usize]
+                .iter()
+                .chain(&anywhere.outputs[a as usize])
+        };
+        let id = |pair, n: usize| {
+            let loud = reports(pair).next().is_some();
+            // Checked below: every offset fits 32 bits.
+            (n * stride) as u32 + u32::from(loud)
+        };
+        let mut known = Partners::new(words.outputs.len(), anywhere.outputs.len());
+        let mut queue: Vec<(u32, u32)> = vec![(0, 0)];
+        let start = known.find_or_insert((0, 0), id((0, 0), 0));
+        let pairs_about = words.outputs.len() + anywhere.outputs.len();
+        let mut trans: Vec<u32> = Vec::with_capacity(pairs_about * stride);
+        let mut patterns = Vec::new();
+        let mut next = 0;
+        while next < queue.len() {
+            let pair = queue[next];
+            let (w, a) = pair;
+            let loud = id(pair, next) & 1 == 1;
+            next += 1;
+            if loud {
+                trans.push(patterns.len() as u32);
+                patterns.extend(reports(pair).map(|&k| pattern(k as usize)));
+            }
+            // Neighbouring classes often lead to the same pair.
+            let mut last = ((NONE, NONE), 0);
+            for c in 0..width {
+                let to = (
+                    words.rows[w as usize * width + c],
+                    anywhere.rows[a as usize * width + c],
+                );
+                if to != last.0 {
+                    let fresh = id(to, queue.len());
+                    let n = known.find_or_insert(to, fresh);
+                    if n == fresh {
+                        queue.push(to);
+                    }
+                    last = (to, n);
+                }
+                trans.push(last.1);
+            }
+            if loud {
+                trans.push(patterns.len() as u32);
+            }
+            trans.resize(next * stride, 0);
+            if queue
+                .len()
+                .checked_mul(stride)
+                .is_none_or(|cells| cells > u32::MAX as usize)
+            {
+                return None;
+            }
+        }
+        Some(Dfa {
+            classes,
+            width,
+            trans,
+            start,
+            patterns,
+        })
+    }
+
+    /// The state a scan starts in (as after a word's end).
+    #[inline(always)]
+    pub(super) fn start(&self) -> u32 {
+        self.start
+    }
+
+    /// The state after `sid` on `byte`.
+    #[inline(always)]
+    pub(super) fn next(&self, sid: u32, byte: u8) -> u32 {
+        self.trans[sid as usize + usize::from(self.classes[usize::from(byte)])]
+    }
+
+    /// Does `sid` report matches?
+    #[inline(always)]
+    pub(super) fn reports_any(&self, sid: u32) -> bool {
+        sid & 1 == 1
+    }
+
+    /// The patterns `sid` reports (none if it reports none).
+    #[inline(always)]
+    pub(super) fn reports(&self, sid: u32) -> &[Pattern] {
+        if !self.reports_any(sid) {
+            return &[];
+        }
+        let at = sid as usize;
+        let (from, to) = (self.trans[at - 1], self.trans[at + self.width]);
+        &self.patterns[from as usize..to as usize]
+    }
+
+    /// The patterns (empty: the DFA never reports).
+    pub(super) fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each term reports its number.
+    fn pattern(k: usize) -> Pattern {
+        Pattern {
+            len: 0,
+            term: k as u32,
+            left: false,
+            right: false,
+        }
+    }
+
+    /// What a scan of `text` reports: (offset of the last byte, term).
+    fn reported(d: &Dfa, text: &str) -> Vec<(usize, u32)> {
+        let mut sid = d.start();
+        let mut out = Vec::new();
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            sid = d.next(sid, b);
+            assert_eq!(d.reports_any(sid), !d.reports(sid).is_empty(), "{text:?} at {i}");
+            out.extend(d.reports(sid).iter().map(|p| (i, p.term)));
+        }
+        out
+    }
+
+    #[test]
+    fn bound_terms_are_followed_from_word_starts_only() {
+        let d =
+            Dfa::build(&["chin", "china", "us-china"], &["halbleiter"], pattern).expect("a small DFA builds");
+        // Not inside a word.
+        assert_eq!(reported(&d, "machine"), []);
+        assert_eq!(reported(&d, "china"), [(3, 0), (4, 1)]);
+        // From the start of a term and from a word start inside it.
+        assert_eq!(reported(&d, "us-china"), [(6, 0), (7, 2), (7, 1)]);
+        assert_eq!(reported(&d, "a\0chin chin"), [(5, 0), (10, 0)]);
+        // After a byte of a non-ASCII character: maybe a word start (the
+        // caller checks).
+        assert_eq!(reported(&d, "échin"), [(5, 0)]);
+        // The free term, from any byte; the others still from word starts.
+        assert_eq!(reported(&d, "xhalbleiterchina"), [(10, 3)]);
+        assert_eq!(reported(&d, "halbleiter china"), [(9, 3), (14, 0), (15, 1)]);
+    }
+
+    #[test]
+    fn free_terms_only_are_followed_from_every_byte() {
+        let d = Dfa::build(&[], &["chin", "中国"], pattern).expect("a small DFA builds");
+        assert_eq!(reported(&d, "machine 中国"), [(5, 0), (13, 1)]);
+    }
+}
