@@ -145,18 +145,33 @@ impl Trie {
 struct Partners {
     /// Node count of the second automaton.
     second: usize,
-    /// By node of the first: its first partner and their number (`NONE`:
-    /// none yet), and its table in `tables` (`NONE`: none).
-    by_first: Vec<[u32; 3]>,
+    by_first: Vec<First>,
     /// By node of the second: the number of the pair (`NONE`: none yet).
     tables: Vec<Vec<u32>>,
+}
+
+/// What [`Partners`] knows of a node of the first automaton.
+#[derive(Clone, Copy)]
+struct First {
+    /// Its first partner (`NONE`: none yet), and their pair's number.
+    partner: u32,
+    number: u32,
+    /// Its table in `tables`, if it has more partners (`NONE`: none).
+    table: u32,
 }
 
 impl Partners {
     fn new(first: usize, second: usize) -> Self {
         Partners {
             second,
-            by_first: vec![[NONE; 3]; first],
+            by_first: vec![
+                First {
+                    partner: NONE,
+                    number: NONE,
+                    table: NONE,
+                };
+                first
+            ],
             tables: Vec::new(),
         }
     }
@@ -164,19 +179,20 @@ impl Partners {
     /// The number of `pair`, given `n` if it has none yet.
     #[inline]
     fn find_or_insert(&mut self, (w, a): (u32, u32), n: u32) -> u32 {
-        let entry = &mut self.by_first[w as usize];
-        if entry[0] == a {
-            return entry[1];
+        let first = &mut self.by_first[w as usize];
+        if first.partner == a {
+            return first.number;
         }
-        if entry[0] == NONE {
-            *entry = [a, n, NONE];
+        if first.partner == NONE {
+            first.partner = a;
+            first.number = n;
             return n;
         }
-        if entry[2] == NONE {
-            entry[2] = self.tables.len() as u32;
+        if first.table == NONE {
+            first.table = self.tables.len() as u32;
             self.tables.push(vec![NONE; self.second]);
         }
-        let number = &mut self.tables[entry[2] as usize][a as usize];
+        let number = &mut self.tables[first.table as usize][a as usize];
         if *number == NONE {
             *number = n;
         }
