@@ -309,7 +309,10 @@ impl Matcher {
                 other.push(number, |out| out.push_str(t));
             }
         }
-        for (which, joined) in [joined, &*other].into_iter().enumerate() {
+        // The non-ASCII texts first: where they hold no match, the ASCII
+        // DFA's lanes go straight to the result.
+        let mut all = Vec::new();
+        for (which, joined) in [(1, &*other), (0, joined)] {
             if joined.text.is_empty() || self.machines[which].is_empty() {
                 continue;
             }
@@ -379,12 +382,24 @@ impl Matcher {
                 Compiled::Dfa(a) => scan(a, text.as_bytes(), machine.longest, &mut emit),
                 Compiled::Nfa(a) => scan(a, text.as_bytes(), machine.longest, &mut emit),
             }
-            let out = &mut found[which];
+            let alone = which == 0 && found[1].is_empty();
+            let out = if alone { &mut all } else { &mut found[which] };
             out.reserve(lanes.iter().map(Vec::len).sum());
             lanes.iter().for_each(|m| out.extend_from_slice(m));
         }
+        if !all.is_empty() {
+            // Order each text's matches.
+            let mut rest = all.as_mut_slice();
+            while let Some(first) = rest.first() {
+                let n = rest.iter().take_while(|m| m.0 == first.0).count();
+                let (these, others) = rest.split_at_mut(n);
+                sort_nearly_sorted(these);
+                rest = others;
+            }
+            return all;
+        }
         // All in text order: merge, then order each text's matches.
-        let mut all = Vec::with_capacity(found.iter().map(Vec::len).sum());
+        all.reserve(found.iter().map(Vec::len).sum());
         let mut sides = found.each_ref().map(Vec::as_slice);
         while let Some(text) = sides.iter().filter_map(|s| s.first()).map(|m| m.0).min() {
             let from = all.len();
