@@ -57,8 +57,9 @@ struct Trie {
 
 impl Trie {
     /// The Aho-Corasick automaton of `terms` (term `k` reported as
-    /// `first + k`) over the alphabet `classes` (`width` classes;
-    /// `boundary[c]`: bytes of class `c` are not ASCII letters or digits).
+    /// `first + k`) over the alphabet `classes` (as many classes
+    /// as `boundary` has entries; `boundary[c]`: bytes of class `c` are not
+    /// ASCII letters or digits).
     /// From word starts only if `only`; node 0 is the root.
     fn build(terms: &[&str], first: usize, only: bool, classes: &[u8; 256], boundary: &[bool]) -> Self {
         let width = boundary.len();
@@ -268,16 +269,17 @@ impl Dfa {
             (n * stride) as u32 + u32::from(loud)
         };
         let mut known = Partners::new(words.outputs.len(), anywhere.outputs.len());
-        let mut queue: Vec<(u32, u32)> = vec![(0, 0)];
+        // The pairs found, each with its id.
         let start = known.find_or_insert((0, 0), id((0, 0), 0));
+        let mut queue: Vec<((u32, u32), u32)> = vec![((0, 0), start)];
         let pairs_about = words.outputs.len() + anywhere.outputs.len();
         let mut trans: Vec<u32> = Vec::with_capacity(pairs_about * stride);
         let mut patterns = Vec::new();
         let mut next = 0;
         while next < queue.len() {
-            let pair = queue[next];
+            let (pair, own) = queue[next];
             let (w, a) = pair;
-            let loud = id(pair, next) & 1 == 1;
+            let loud = own & 1 == 1;
             next += 1;
             if loud {
                 trans.push(patterns.len() as u32);
@@ -294,7 +296,7 @@ impl Dfa {
                     let fresh = id(to, queue.len());
                     let n = known.find_or_insert(to, fresh);
                     if n == fresh {
-                        queue.push(to);
+                        queue.push((to, n));
                     }
                     last = (to, n);
                 }

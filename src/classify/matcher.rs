@@ -70,6 +70,7 @@ struct Nfa {
 impl Steps for Nfa {
     type Id = StateID;
 
+    #[inline(always)]
     fn start(&self) -> StateID {
         self.nfa
             .start_state(Anchored::No)
