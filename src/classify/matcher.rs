@@ -464,7 +464,7 @@ impl Buffers {
 }
 
 /// Beyond this many bytes in its buffers, a thread lets them go.
-const KEEP_BYTES: usize = 1 << 20;
+pub(super) const KEEP_BYTES: usize = 1 << 20;
 
 thread_local! {
     static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();

@@ -301,19 +301,24 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
             .sum(),
     );
     let mut made = Vec::with_capacity(inputs.len());
-    let mut scratch = Scratch::default();
-    for (k, input) in inputs.iter().enumerate() {
-        let (title, summary) = (2 * k, 2 * k + 1);
-        made.push(decide(
-            profile,
-            input,
-            (texts[title], take(title)),
-            (texts[summary], starts_of(summary), take(summary)),
-            (bounds[title], bounds[summary]),
-            &mut shared,
-            &mut scratch,
-        ));
-    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        for (k, input) in inputs.iter().enumerate() {
+            let (title, summary) = (2 * k, 2 * k + 1);
+            made.push(decide(
+                profile,
+                input,
+                (texts[title], take(title)),
+                (texts[summary], starts_of(summary), take(summary)),
+                (bounds[title], bounds[summary]),
+                &mut shared,
+                scratch,
+            ));
+        }
+        // An article with thousands of hits leaves no megabytes behind.
+        if scratch.bytes() > matcher::KEEP_BYTES {
+            *scratch = Scratch::default();
+        }
+    });
     drop(texts);
     shared.text = joined.into_text();
     let shared = Arc::new(shared);
@@ -352,7 +357,7 @@ fn decide<'p>(
     summary: (&str, &[usize], &[RawMatch]),
     at: ((u32, u32), (u32, u32)),
     out: &mut Shared<'p>,
-    scratch: &mut Scratch<'p>,
+    scratch: &mut Scratch,
 ) -> (Core, Parts) {
     // Batch buffers hold fewer items than the batch text has bytes.
     let len = |v: usize| v as u32;
@@ -474,9 +479,9 @@ fn decide<'p>(
                 // key once (entities of one group share it).
                 if first_time(seen, e as usize) {
                     let ent = &profile.entities[e as usize];
-                    names[name_list(ent.kind)].push(ent.name.as_str());
+                    names[name_list(ent.kind)].push(e);
                     if first_time(seen, entities + profile.entity_keys[e as usize] as usize) {
-                        names[NAME_LISTS - 1].push(&ent.key);
+                        names[NAME_LISTS - 1].push(e);
                     }
                 }
                 continue;
@@ -554,7 +559,12 @@ fn decide<'p>(
 
     let mut name_bounds = [len(out.names.len()); NAME_LISTS + 1];
     for (k, list) in names.iter().enumerate() {
-        out.names.extend_from_slice(list);
+        let entity = |e: &u32| &profile.entities[*e as usize];
+        if k == NAME_LISTS - 1 {
+            out.names.extend(list.iter().map(|e| entity(e).key.as_str()));
+        } else {
+            out.names.extend(list.iter().map(|e| entity(e).name.as_str()));
+        }
         name_bounds[k + 1] = len(out.names.len());
     }
     let core = Core {
@@ -581,23 +591,47 @@ fn decide<'p>(
     (core, parts)
 }
 
-/// Buffers that the articles of a batch reuse, one after the other.
+thread_local! {
+    /// The articles' scratch buffers: one set per thread, kept from batch
+    /// to batch (a batch that grew them from empty reallocated each a few
+    /// times: 200 reallocations per pass of the benchmark).
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Buffers that the articles reuse, one after the other.
 #[derive(Default)]
-struct Scratch<'p> {
+struct Scratch {
     /// What [`place`] leaves: the concept bit set of each sentence.
     bits: Vec<u64>,
     negative_spans: Vec<(u32, u32)>,
     cue_spans: Vec<(u32, u32)>,
     /// Cue phrases counted so far: field, span, event, weight.
     counted: Vec<(Field, u32, u32, EventType, f32)>,
-    /// Entity names found so far, by [`NAME_LISTS`].
-    names: [Vec<&'p str>; NAME_LISTS],
+    /// The entities found so far (by index) whose names a decision lists,
+    /// by [`NAME_LISTS`] (the last: those whose key it lists).
+    names: [Vec<u32>; NAME_LISTS],
     /// The entities found so far, by index, then their keys, by number: a
     /// bit each.
     seen: Vec<u64>,
     /// The article's hits so far by what they stand for (see
     /// [`target_list`]), as indices into the batch's hits.
     by_target: [Vec<u32>; 5],
+}
+
+impl Scratch {
+    /// The memory the buffers hold.
+    fn bytes(&self) -> usize {
+        fn held<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        held(&self.bits)
+            + held(&self.negative_spans)
+            + held(&self.cue_spans)
+            + held(&self.counted)
+            + self.names.iter().map(held).sum::<usize>()
+            + held(&self.seen)
+            + self.by_target.iter().map(held).sum::<usize>()
+    }
 }
 
 /// Which of [`Scratch::by_target`] holds a hit on `target`: entities,
@@ -623,7 +657,7 @@ fn place(
     field: Field,
     lang: Option<&str>,
     hits: &mut Vec<Hit>,
-    scratch: &mut Scratch<'_>,
+    scratch: &mut Scratch,
 ) {
     // A negative scoped to languages applies only when the article's
     // language is known to be one of them.

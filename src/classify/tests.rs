@@ -1351,3 +1351,29 @@ cases! {
         "ja", true, Some("restriction"), &[],
     );
 }
+
+/// The articles' scratch buffers stay with the thread from batch to batch:
+/// an article with tens of thousands of hits lets them go, and the next
+/// article is decided as on a fresh thread.
+#[test]
+fn scratch_buffers_go_after_a_huge_article_and_leave_nothing_behind() {
+    let small = || {
+        run(
+            "China approves Nvidia H200 imports",
+            "Beijing let Alibaba buy H200 chips.",
+            Some("en"),
+        )
+    };
+    let before = small();
+    // More hits than the limit holds.
+    let huge = "Nvidia H200 China. ".repeat(matcher::KEEP_BYTES / 8);
+    let d = run("Chip rules", &huge, Some("en"));
+    assert!(d.hits().len() > matcher::KEEP_BYTES / 4, "{}", d.hits().len());
+    let held = SCRATCH.with_borrow(Scratch::bytes);
+    assert!(held <= matcher::KEEP_BYTES, "a huge article's buffers go: {held}");
+    assert_eq!(small(), before);
+    // Under the limit they stay.
+    run("Chip rules", &huge[..huge.len() / 100], Some("en"));
+    assert!(SCRATCH.with_borrow(Scratch::bytes) > 0);
+    assert_eq!(small(), before);
+}
