@@ -294,12 +294,16 @@ pub fn classify_batch<'p>(profile: &'p Profile, inputs: &[Input<'_>]) -> Vec<Dec
         these
     };
     // A match can stand for several targets: room for all of them.
-    shared.hits.reserve_exact(
-        spans
-            .iter()
-            .map(|&(_, _, _, ti)| profile.targets_of(ti as usize).len())
-            .sum(),
-    );
+    let targets: usize = spans
+        .iter()
+        .map(|&(_, _, _, ti)| profile.targets_of(ti as usize).len())
+        .sum();
+    shared.hits.reserve_exact(targets);
+    // Room for what most batches need, so that these grow once if at all:
+    // entity names and keys (a third of the targets are entities, each
+    // named once per article), and a rule or two per article.
+    shared.names.reserve(targets);
+    shared.rules.reserve(2 * inputs.len());
     let mut made = Vec::with_capacity(inputs.len());
     SCRATCH.with_borrow_mut(|scratch| {
         for (k, input) in inputs.iter().enumerate() {
