@@ -268,7 +268,10 @@ fn is_plain_ideograph(c: u32) -> bool {
 /// What [`push_folded`] makes of one character whose folding does not
 /// depend on what came before it, worked out once.
 struct Folded {
-    text: String,
+    /// The characters it becomes (the first `len`), pushed one by one
+    /// rather than copied as a string (a copy of a few bytes is a call).
+    chars: [char; 3],
+    len: u8,
     /// Its last base letter is Latin (a following accent goes).
     latin: bool,
 }
@@ -282,8 +285,9 @@ const TABLED: [std::ops::RangeInclusive<u32>; 4] =
 
 /// What the decomposition tables and [`push_folded`] make of `c` if that is
 /// the same whatever came before it (after a space or not, after a Latin
-/// letter or not) and `c` ends no sentence; `None` otherwise (white space,
-/// combining marks such as the kana voicing marks, full stops).
+/// letter or not), `c` ends no sentence and it is at most three characters;
+/// `None` otherwise (white space, combining marks such as the kana voicing
+/// marks, full stops).
 fn fold_alone(c: char) -> Option<Folded> {
     if is_sentence_end("", 0, c) {
         return None;
@@ -299,7 +303,19 @@ fn fold_alone(c: char) -> Option<Folded> {
         }
         seen = Some(outcome);
     }
-    seen.map(|(text, latin)| Folded { text, latin })
+    let (text, latin) = seen?;
+    let mut chars = ['\0'; 3];
+    let mut len = 0;
+    for c in text.chars() {
+        *chars.get_mut(len)? = c;
+        len += 1;
+    }
+    Some(Folded {
+        chars,
+        // At most three.
+        len: len as u8,
+        latin,
+    })
 }
 
 /// The folding of `c` if [`TABLED`] holds it and [`fold_alone`] gives
@@ -354,10 +370,17 @@ pub fn normalise_into(s: &str, out: &mut String, starts: &mut Vec<usize>) {
         let c = s[i..].chars().next().expect("i is always at a char boundary");
         let len = c.len_utf8();
         if is_plain_ideograph(c as u32) {
-            out.push_str(&s[i..i + len]);
+            // The whole run of them at once (Chinese text is mostly one).
+            let run = s[i..]
+                .char_indices()
+                .find(|&(_, c)| !is_plain_ideograph(c as u32))
+                .map_or(s.len(), |(k, _)| i + k);
+            out.push_str(&s[i..run]);
             prev_base_latin = false;
+            i = run;
+            continue;
         } else if let Some(f) = table_folded(c) {
-            out.push_str(&f.text);
+            f.chars[..usize::from(f.len)].iter().for_each(|&c| out.push(c));
             prev_base_latin = f.latin;
         } else {
             decompose_compatible(c, |d| push_folded(out, d, &mut prev_base_latin));
@@ -505,8 +528,9 @@ mod tests {
                 let mut general = before.to_owned();
                 let mut prev = latin;
                 decompose_compatible(c, |d| push_folded(&mut general, d, &mut prev));
+                let text: String = fast.chars[..usize::from(fast.len)].iter().collect();
                 assert_eq!(
-                    (fast.text.as_str(), fast.latin),
+                    (text.as_str(), fast.latin),
                     (&general[before.len()..], prev),
                     "{c:?}"
                 );
