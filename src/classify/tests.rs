@@ -1377,3 +1377,19 @@ fn scratch_buffers_go_after_a_huge_article_and_leave_nothing_behind() {
     assert!(SCRATCH.with_borrow(Scratch::bytes) > 0);
     assert_eq!(small(), before);
 }
+
+/// A declared language is kept as declared: one of the detector's codes
+/// without a copy, any other as given.
+#[test]
+fn declared_languages_are_kept() {
+    for code in ["en", "ja", "pl", "hi"] {
+        assert!(matches!(lang_code(code), Cow::Borrowed(c) if c == code), "{code}");
+    }
+    for other in ["xx", "pt-BR", "e", "", "jap"] {
+        assert!(matches!(lang_code(other), Cow::Owned(c) if c == other), "{other}");
+    }
+    assert_eq!(
+        run("Nvidia H20", "", Some("pt-BR")).lang.as_deref(),
+        Some("pt-BR")
+    );
+}
