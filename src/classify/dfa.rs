@@ -231,6 +231,12 @@ fn depth_first(depth: &[u32], kids: &[u32]) -> Vec<u32> {
     order
 }
 
+/// The entries of a row over `width` classes: one each, and two for where
+/// a state's reports begin and end, rounded up to an even number.
+fn stride(width: usize) -> usize {
+    (width + 3) & !1
+}
+
 /// Reorder the rows of `stride` entries of `rows` in place: row `r`
 /// becomes what row `order[r]` was (`order` a permutation).
 fn permute_rows(rows: &mut [u32], stride: usize, order: &[u32]) {
@@ -314,9 +320,9 @@ impl Dfa {
         // breadth first. Each has a row: an entry for each class (the
         // number of the pair it leads to, then its id), and for a pair
         // that reports one before them and one after for where its
-        // reports begin and end, rounded up to an even number. Its id is
-        // its row's offset, and one more if it reports.
-        let stride = (width + 3) & !1;
+        // reports begin and end (see [`stride`]). Its id is its row's
+        // offset, and one more if it reports.
+        let stride = stride(width);
         let reports = |(w, a): (u32, u32)| {
             words.outputs[w as usize]
                 .iter()
@@ -481,7 +487,7 @@ mod tests {
     #[test]
     fn a_term_s_states_lie_row_after_row() {
         let d = Dfa::build(&["sand", "semiconductor"], &[], pattern).expect("a small DFA builds");
-        let stride = (d.width + 3) & !1;
+        let stride = stride(d.width);
         let mut sid = d.start();
         let mut rows = Vec::new();
         for &b in b"semiconductor" {

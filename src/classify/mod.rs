@@ -562,8 +562,8 @@ fn decide<'p>(
     });
 
     let mut name_bounds = [len(out.names.len()); NAME_LISTS + 1];
+    let entity = |e: &u32| &profile.entities[*e as usize];
     for (k, list) in names.iter().enumerate() {
-        let entity = |e: &u32| &profile.entities[*e as usize];
         if k == NAME_LISTS - 1 {
             out.names.extend(list.iter().map(|e| entity(e).key.as_str()));
         } else {
