@@ -184,10 +184,7 @@ impl<'p> Decision<'p> {
     /// Cue score per event type, for the types with a cue, the most
     /// specific type first.
     pub fn event_scores(&self) -> impl Iterator<Item = (EventType, f32)> + '_ {
-        EVENT_PRIORITY
-            .iter()
-            .map(|&e| (e, self.cue_scores[e as usize]))
-            .filter(|(_, s)| !s.is_nan())
+        cued(&self.cue_scores)
     }
 
     /// The normalised title or summary, which hits point into.
@@ -248,6 +245,15 @@ const EVENT_PRIORITY: [EventType; 6] = [
     EventType::Market,
     EventType::Analysis,
 ];
+
+/// The event types with a cue score in `cue_scores` (by `EventType as
+/// usize`; NaN: no cue), with their scores, the most specific first.
+fn cued(cue_scores: &[f32; 6]) -> impl Iterator<Item = (EventType, f32)> + '_ {
+    EVENT_PRIORITY
+        .iter()
+        .map(|&e| (e, cue_scores[e as usize]))
+        .filter(|(_, s)| !s.is_nan())
+}
 
 /// Classify one article with `profile`.
 pub fn classify<'p>(profile: &'p Profile, input: &Input<'_>) -> Decision<'p> {
@@ -551,12 +557,10 @@ fn decide<'p>(
     };
     // The best cue score; on a tie, the most specific type.
     let event = relevant.then(|| {
-        EVENT_PRIORITY
-            .iter()
-            .filter(|&&e| !cue_scores[e as usize].is_nan())
-            .fold(None::<(EventType, f32)>, |best, &e| match best {
-                Some((_, bs)) if bs >= cue_scores[e as usize] => best,
-                _ => Some((e, cue_scores[e as usize])),
+        cued(&cue_scores)
+            .fold(None::<(EventType, f32)>, |best, (e, s)| match best {
+                Some((_, bs)) if bs >= s => best,
+                _ => Some((e, s)),
             })
             .map_or(profile.default_event, |(e, _)| e)
     });

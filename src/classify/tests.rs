@@ -1393,3 +1393,35 @@ fn declared_languages_are_kept() {
         Some("pt-BR")
     );
 }
+
+/// The event is the type with the best cue score; on a tie, the more
+/// specific type (approval before restriction), and the event scores list
+/// the types with a cue in that order.
+#[test]
+fn a_tie_between_cue_scores_goes_to_the_more_specific_event() {
+    let p = Profile::parse(MINI, MINI_SOURCE).unwrap();
+    let decide = |summary: &str| {
+        classify(
+            &p,
+            &Input {
+                title: "China chip export controls",
+                summary,
+                lang: Some("en"),
+            },
+        )
+    };
+    let tie = decide("Beijing approves. Washington has new rules.");
+    assert!(tie.relevant);
+    assert_eq!(tie.event, Some(EventType::Approval));
+    let scores: Vec<(EventType, f32)> = tie.event_scores().collect();
+    assert_eq!(
+        scores,
+        [(EventType::Approval, 1.0), (EventType::Restriction, 1.0)]
+    );
+    let more = decide("Beijing approves. Washington has new rules, then more new rules.");
+    assert_eq!(more.event, Some(EventType::Restriction));
+    assert_eq!(
+        decide("Beijing and Washington talk.").event,
+        Some(EventType::Analysis)
+    );
+}
