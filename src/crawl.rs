@@ -387,13 +387,15 @@ async fn answer(result: Reply) -> Result<StoreCounts, StoreError> {
 #[tracing::instrument(skip_all, fields(feed_id = %feed.id, url = %feed.url))]
 async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
     let started = Instant::now();
-    let mut slot = Some(
-        ctx.slots
-            .acquire()
-            .await
-            .expect("the slot semaphore is never closed"),
-    );
-    let outcome = match fetch_and_store(ctx, &feed, &mut slot).await {
+    let slot = ctx
+        .slots
+        .acquire()
+        .await
+        .expect("the slot semaphore is never closed");
+    // The slot goes back once the feed's document is queued for the
+    // writer, or once it has failed: its failure waits for the writer
+    // without one.
+    let outcome = match fetch_and_store(ctx, &feed, slot).await {
         Ok(outcome) => outcome,
         // Not the feed's failure: the crawl reports it as its own.
         Err(error @ FeedError::Profile(_)) => FeedOutcome::Failed(error),
@@ -422,10 +424,13 @@ async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
     }
 }
 
+/// Fetch `feed`, parse it and have the writer store it. `slot`, the feed's
+/// crawl slot, goes back as soon as its document is queued for the
+/// writer (or when this returns, whatever it returns).
 async fn fetch_and_store(
     ctx: &Ctx<'_>,
     feed: &FeedRow,
-    slot: &mut Option<tokio::sync::SemaphorePermit<'_>>,
+    slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Result<FeedOutcome, FeedError> {
     let (tx, fetcher) = (ctx.tx, ctx.fetcher);
     let url = feed.discovered_url.clone().unwrap_or_else(|| feed.url.clone());
@@ -477,7 +482,7 @@ async fn fetch_and_store(
             doc,
         },
     )?;
-    drop(slot.take());
+    drop(slot);
     let counts = answer(reply).await?;
     debug!(
         items,
