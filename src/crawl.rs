@@ -392,9 +392,9 @@ async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
         .acquire()
         .await
         .expect("the slot semaphore is never closed");
-    // The slot goes back once the feed's document is queued for the
-    // writer, or once it has failed: its failure waits for the writer
-    // without one.
+    // `fetch_and_store` gives the slot back once the feed's document is
+    // queued for the writer, else when it returns: a failure below is
+    // written without the slot, an unchanged feed (304) with it.
     let outcome = match fetch_and_store(ctx, &feed, slot).await {
         Ok(outcome) => outcome,
         // Not the feed's failure: the crawl reports it as its own.

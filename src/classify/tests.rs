@@ -1400,7 +1400,7 @@ fn declared_languages_are_kept() {
 #[test]
 fn a_tie_between_cue_scores_goes_to_the_more_specific_event() {
     let p = Profile::parse(MINI, MINI_SOURCE).unwrap();
-    let decide = |summary: &str| {
+    let classified = |summary: &str| {
         classify(
             &p,
             &Input {
@@ -1410,7 +1410,7 @@ fn a_tie_between_cue_scores_goes_to_the_more_specific_event() {
             },
         )
     };
-    let tie = decide("Beijing approves. Washington has new rules.");
+    let tie = classified("Beijing approves. Washington has new rules.");
     assert!(tie.relevant);
     assert_eq!(tie.event, Some(EventType::Approval));
     let scores: Vec<(EventType, f32)> = tie.event_scores().collect();
@@ -1418,10 +1418,10 @@ fn a_tie_between_cue_scores_goes_to_the_more_specific_event() {
         scores,
         [(EventType::Approval, 1.0), (EventType::Restriction, 1.0)]
     );
-    let more = decide("Beijing approves. Washington has new rules, then more new rules.");
+    let more = classified("Beijing approves. Washington has new rules, then more new rules.");
     assert_eq!(more.event, Some(EventType::Restriction));
     assert_eq!(
-        decide("Beijing and Washington talk.").event,
+        classified("Beijing and Washington talk.").event,
         Some(EventType::Analysis)
     );
 }
