@@ -392,9 +392,9 @@ async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
         .acquire()
         .await
         .expect("the slot semaphore is never closed");
-    // `fetch_and_store` gives the slot back once the feed's document is
-    // queued for the writer, else when it returns: a failure below is
-    // written without the slot, an unchanged feed (304) with it.
+    // `fetch_and_store` gives the slot back once what the feed gave (its
+    // document, or that it is unchanged) is queued for the writer, else
+    // when it returns: nothing waits for the writer with the slot.
     let outcome = match fetch_and_store(ctx, &feed, slot).await {
         Ok(outcome) => outcome,
         // Not the feed's failure: the crawl reports it as its own.
@@ -425,8 +425,9 @@ async fn crawl_one(ctx: &Ctx<'_>, feed: FeedRow) -> FeedReport {
 }
 
 /// Fetch `feed`, parse it and have the writer store it. `slot`, the feed's
-/// crawl slot, goes back as soon as its document is queued for the
-/// writer (or when this returns, whatever it returns).
+/// crawl slot, goes back as soon as its document (or the news that it is
+/// unchanged) is queued for the writer, or when this returns, whatever it
+/// returns.
 async fn fetch_and_store(
     ctx: &Ctx<'_>,
     feed: &FeedRow,
@@ -437,14 +438,15 @@ async fn fetch_and_store(
     let body = match fetcher.fetch(&url, &feed.state).await? {
         Fetched::NotModified { max_age } => {
             debug!("not modified");
-            write(
+            let reply = submit(
                 tx,
                 Write::NotModified {
                     feed: feed.id,
                     max_age,
                 },
-            )
-            .await?;
+            )?;
+            drop(slot);
+            answer(reply).await?;
             return Ok(FeedOutcome::NotModified);
         }
         Fetched::Body(body) => body,
