@@ -168,58 +168,57 @@ const ASCII_MAP: [u8; 128] = {
 /// Normalise the run of ASCII bytes that starts at byte `from` of `s` onto
 /// `out`, whose text began at byte `base`, and return where the run ends.
 ///
-/// One pass, eight bytes at a time, finds the run's end, the bytes that
-/// need the byte loop (control bytes, back quotes, a space after a space)
-/// and the sentence stops; the run is then copied and lower-cased in bulk.
+/// One pass, sixteen bytes at a time (each test one vector compare and a
+/// bit mask of the bytes it holds for), finds the run's end, the bytes
+/// that need the byte loop (control bytes, back quotes, a space after a
+/// space) and the sentence stops; the run is then copied and lower-cased
+/// in bulk.
 fn push_ascii_run(s: &str, from: usize, out: &mut String, base: usize, starts: &mut Vec<usize>) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x80 * ONES;
-    // The high bit of each zero byte of `x`, all of whose bytes are ASCII
-    // (adding 0x7F to a byte below 0x80 carries into its high bit unless
-    // it is zero, and never into the next byte).
-    let zero = |x: u64| !x.wrapping_add(0x7F * ONES) & HIGH;
-    let equal = |w: u64, c: u8| zero(w ^ (u64::from(c) * ONES));
+    use wide::u8x16;
+    const ALL: u32 = 0xFFFF;
     let bytes = s.as_bytes();
     let o = out.len();
     let first = starts.len();
     // A space that begins the run after a space already written.
     let mut odd = bytes.get(from) == Some(&b' ') && out.ends_with(' ');
-    // The high bit of the last byte of the previous word, if a space.
+    // Was the last byte of the previous block a space?
     let mut space_before = 0;
     let mut i = from;
     let end = loop {
-        let (w, mut keep) = match bytes.get(i..i + 8) {
-            Some(chunk) => (u64::from_le_bytes(chunk.try_into().expect("eight bytes")), HIGH),
+        let (block, mut keep) = match bytes.get(i..i + 16) {
+            Some(block) => (block.try_into().expect("sixteen bytes"), ALL),
             None => {
                 // The last bytes, padded with a letter (which flags nothing).
                 let n = bytes.len() - i;
-                let mut padded = [b'a'; 8];
+                let mut padded = [b'a'; 16];
                 padded[..n].copy_from_slice(&bytes[i..]);
-                (u64::from_le_bytes(padded), HIGH & ((1u64 << (8 * n)) - 1))
+                (padded, (1 << n) - 1)
             }
         };
-        // Bytes from the first non-ASCII one on are not this run's (in the
-        // wrapping sums, a non-ASCII byte carries into later bytes only).
-        let high = w & HIGH & keep;
+        let v = u8x16::new(block);
+        let is = |c: u8| v.simd_eq(u8x16::splat(c));
+        // Bytes from the first non-ASCII one on are not this run's.
+        let high = v.to_bitmask() & keep;
         if high != 0 {
             keep &= (high & high.wrapping_neg()) - 1;
         }
-        let spaces = equal(w, b' ');
-        let control = !w.wrapping_add(0x60 * ONES) & HIGH;
-        odd |= (control | equal(w, b'`') | (spaces & ((spaces << 8) | space_before))) & keep != 0;
-        space_before = spaces >> 56;
-        let mut stops = (equal(w, b'.') | equal(w, b'!') | equal(w, b'?') | equal(w, b';')) & keep;
+        let spaces = is(b' ').to_bitmask();
+        let control = v.simd_eq(v.min(u8x16::splat(0x1F)));
+        let flagged = (control | is(b'`')).to_bitmask();
+        odd |= (flagged | (spaces & ((spaces << 1) | space_before))) & keep != 0;
+        space_before = spaces >> 15;
+        let mut stops = (is(b'.') | is(b'!') | is(b'?') | is(b';')).to_bitmask() & keep;
         while stops != 0 {
-            let k = i + stops.trailing_zeros() as usize / 8;
+            let k = i + stops.trailing_zeros() as usize;
             if is_sentence_end(s, k, char::from(bytes[k])) {
                 starts.push(o - base + (k - from) + 1);
             }
             stops &= stops - 1;
         }
-        if keep != HIGH {
+        if keep != ALL {
             break i + (keep.count_ones() as usize);
         }
-        i += 8;
+        i += 16;
         if i >= bytes.len() {
             break bytes.len();
         }
@@ -585,8 +584,8 @@ mod tests {
             assert_eq!(normalise(s).text, general, "{s:?}");
         }
         // A double space, a stop and a non-ASCII character at every
-        // position of an eight-byte word.
-        for k in 0..17 {
+        // position of a sixteen-byte block, and across two.
+        for k in 0..33 {
             for tail in ["  y. Z", "é  y! z", ". Z  ’"] {
                 let s = "x".repeat(k) + tail;
                 let (got, want) = (normalise(&s), by_characters(&s));
@@ -618,7 +617,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// ASCII runs, eight bytes at a time, give what the general path
+        /// ASCII runs, sixteen bytes at a time, give what the general path
         /// gives, sentence starts included: runs of every length, cut by
         /// other characters anywhere, with the bytes that need the byte
         /// loop (controls, back quotes, double spaces) and stops.
@@ -626,7 +625,7 @@ mod tests {
         fn ascii_runs_match_the_general_path(
             pieces in proptest::collection::vec(
                 // Bytes that send a run to the byte loop are rarer, or
-                // few runs would take the eight-byte path.
+                // few runs would take the sixteen-byte path.
                 proptest::prop_oneof![
                     12 => proptest::sample::select(vec![
                         "a", "B", "7", " ", "  ", ".", ". A", ". 9", "U.S. ", "!", "?", ";",
