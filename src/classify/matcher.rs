@@ -33,6 +33,14 @@ trait Steps {
     /// Does `sid` report matches? (It may report none.)
     fn special(&self, sid: Self::Id) -> bool;
     fn reports(&self, sid: Self::Id) -> &[Pattern];
+    /// Bit `j` set for each `states[j]` that is special.
+    #[inline(always)]
+    fn specials(&self, states: &[Self::Id; 64]) -> u64 {
+        states
+            .iter()
+            .enumerate()
+            .fold(0, |m, (j, &s)| m | u64::from(self.special(s)) << j)
+    }
 }
 
 impl Steps for Dfa {
@@ -56,6 +64,18 @@ impl Steps for Dfa {
     #[inline(always)]
     fn reports(&self, sid: u32) -> &[Pattern] {
         Dfa::reports(self, sid)
+    }
+
+    #[inline(always)]
+    fn specials(&self, states: &[u32; 64]) -> u64 {
+        use wide::u32x8;
+        // The ids of special states are odd: the low bit of each, moved
+        // to the top for the vector's bit mask.
+        states.chunks_exact(8).enumerate().fold(0, |m, (c, eight)| {
+            let eight: [u32; 8] = eight.try_into().expect("eight states");
+            let v = u32x8::new(eight) << 31u32;
+            m | u64::from(v.to_bitmask()) << (8 * c)
+        })
     }
 }
 
@@ -617,11 +637,14 @@ fn scan<A: Steps>(a: &A, bytes: &[u8], longest: usize, emit: &mut impl FnMut(usi
 /// each past what was scanned.
 ///
 /// Written so that the `N` loads are independent and nothing else sits in
-/// the loop: not even a branch on whether a state has matches (a fifth of
-/// the steps reach one, at random, and the mispredictions cost more than
-/// the loads). Each step writes each lane's state and step to a block and
-/// keeps the entry only if the state is special; the block's reports are
-/// made after it.
+/// the loop: not even a branch on whether a state has matches (a few in a
+/// hundred steps reach one, at random, and the mispredictions cost more
+/// than the loads). Each step stores each lane's state in a block of 64;
+/// after the block, a bit mask of the states that report (see
+/// [`Steps::specials`]) leads to their reports. With nothing but the
+/// state stored, the loop's registers hold the four states: a count of
+/// the reporting steps per lane, as before, spilled one of them to the
+/// stack (`find_all` 0.506 → 0.479 ms).
 fn interleave<const N: usize, A: Steps>(
     a: &A,
     parts: &mut [Part<'_, A::Id>],
@@ -632,28 +655,31 @@ fn interleave<const N: usize, A: Steps>(
     let n = parts.iter().map(|p| p.0.len()).min().unwrap_or(0);
     let mut sids: [A::Id; N] = std::array::from_fn(|k| parts[k].2);
     let bytes: [&[u8]; N] = std::array::from_fn(|k| &parts[k].0[..n]);
-    let mut events = [[(sids[0], 0u32); BLOCK]; N];
-    let mut kept = [0usize; N];
+    let mut states = [[sids[0]; BLOCK]; N];
     let mut j0 = 0;
     while j0 < n {
         let block = (n - j0).min(BLOCK);
         for step in 0..block {
             for k in 0..N {
                 sids[k] = a.next(sids[k], bytes[k][j0 + step]);
-                events[k][kept[k]] = (sids[k], step as u32);
-                kept[k] += usize::from(a.special(sids[k]));
+                states[k][step % BLOCK] = sids[k];
             }
         }
         for k in 0..N {
             let (at, from, lane) = (parts[k].1 + j0, parts[k].3, parts[k].4);
-            for &(sid, j) in &events[k][..kept[k]] {
-                if at + j as usize >= from {
-                    a.reports(sid)
+            let mut mask = a.specials(&states[k]);
+            if block < BLOCK {
+                mask &= (1u64 << block) - 1;
+            }
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if at + j >= from {
+                    a.reports(states[k][j])
                         .iter()
-                        .for_each(|&p| emit(lane, at + j as usize, p));
+                        .for_each(|&p| emit(lane, at + j, p));
                 }
             }
-            kept[k] = 0;
         }
         j0 += block;
     }
