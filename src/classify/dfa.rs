@@ -423,6 +423,19 @@ impl Dfa {
         sid & 1 == 1
     }
 
+    /// Bit `j` set for each of `states` that reports: their ids are odd,
+    /// so eight at a time the low bit of each, moved to the top, makes a
+    /// vector's bit mask.
+    #[inline(always)]
+    pub(super) fn reporting(&self, states: &[u32; 64]) -> u64 {
+        use wide::u32x8;
+        states.chunks_exact(8).enumerate().fold(0, |m, (c, eight)| {
+            let eight: [u32; 8] = eight.try_into().expect("eight states");
+            let v = u32x8::new(eight) << 31u32;
+            m | u64::from(v.to_bitmask()) << (8 * c)
+        })
+    }
+
     /// The patterns `sid` reports (none if it reports none).
     #[inline(always)]
     pub(super) fn reports(&self, sid: u32) -> &[Pattern] {

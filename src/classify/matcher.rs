@@ -25,6 +25,10 @@ use super::normalize::{word_char_at, word_char_before, word_end, word_start};
 /// Streams scanned side by side.
 const LANES: usize = 4;
 
+/// Steps of each stream scanned before their reports are made: one bit
+/// each in a `u64`.
+const BLOCK: usize = 64;
+
 /// What a scan needs of an automaton.
 trait Steps {
     type Id: Copy;
@@ -35,7 +39,7 @@ trait Steps {
     fn reports(&self, sid: Self::Id) -> &[Pattern];
     /// Bit `j` set for each `states[j]` that is special.
     #[inline(always)]
-    fn specials(&self, states: &[Self::Id; 64]) -> u64 {
+    fn specials(&self, states: &[Self::Id; BLOCK]) -> u64 {
         states
             .iter()
             .enumerate()
@@ -67,15 +71,8 @@ impl Steps for Dfa {
     }
 
     #[inline(always)]
-    fn specials(&self, states: &[u32; 64]) -> u64 {
-        use wide::u32x8;
-        // The ids of special states are odd: the low bit of each, moved
-        // to the top for the vector's bit mask.
-        states.chunks_exact(8).enumerate().fold(0, |m, (c, eight)| {
-            let eight: [u32; 8] = eight.try_into().expect("eight states");
-            let v = u32x8::new(eight) << 31u32;
-            m | u64::from(v.to_bitmask()) << (8 * c)
-        })
+    fn specials(&self, states: &[u32; BLOCK]) -> u64 {
+        self.reporting(states)
     }
 }
 
@@ -650,7 +647,6 @@ fn interleave<const N: usize, A: Steps>(
     parts: &mut [Part<'_, A::Id>],
     emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
-    const BLOCK: usize = 64;
     let parts: &mut [Part<'_, A::Id>; N] = (&mut parts[..N]).try_into().expect("N parts");
     let n = parts.iter().map(|p| p.0.len()).min().unwrap_or(0);
     let mut sids: [A::Id; N] = std::array::from_fn(|k| parts[k].2);
