@@ -690,8 +690,8 @@ fn interleave<const N: usize, A: Steps>(
                 states[k][step % BLOCK] = sids[k];
             }
         }
-        let at = std::array::from_fn(|k| (parts[k].1 + j0, parts[k].3, parts[k].4));
-        report_block(a, &states, block, at, emit);
+        let lanes = std::array::from_fn(|k| (parts[k].1 + j0, parts[k].3, parts[k].4));
+        report_block(a, &states, block, lanes, emit);
         j0 += block;
     }
     for (p, sid) in parts.iter_mut().zip(sids) {
@@ -719,6 +719,10 @@ fn scan_rows<A: Steps>(
     rows: &mut Vec<u8>,
     emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
+    debug_assert!(
+        bytes.len() >= 4 * LANES * longest,
+        "parts longer than their warm-up"
+    );
     let l = (bytes.len() - longest) / LANES;
     let m = l + longest;
     let at: [usize; LANES] = std::array::from_fn(|k| k * l);
@@ -751,25 +755,25 @@ fn scan_rows<A: Steps>(
             states[7][step] = s7;
         }
         sids = [s0, s1, s2, s3, s4, s5, s6, s7];
-        let parts = std::array::from_fn(|k| (at[k] + b * BLOCK, from[k], k));
-        report_block(a, &states, block.len(), parts, emit);
+        let lanes = std::array::from_fn(|k| (at[k] + b * BLOCK, from[k], k));
+        report_block(a, &states, block.len(), lanes, emit);
     }
     let (last, end) = (LANES - 1, at[LANES - 1] + m);
     alone(a, (&bytes[end..], end, sids[last], from[last], last), emit);
 }
 
 /// Make the reports of a block of `block` steps of `N` lanes (each step's
-/// state in `states`): each lane's offset of its first step, the offset
-/// from which it reports, and its lane number in `parts`.
+/// state in `states`); `lanes`: each lane's offset of its first step in
+/// the block, the offset from which it reports, and its lane number.
 #[inline(always)]
 fn report_block<const N: usize, A: Steps>(
     a: &A,
     states: &[[A::Id; BLOCK]; N],
     block: usize,
-    parts: [(usize, usize, usize); N],
+    lanes: [(usize, usize, usize); N],
     emit: &mut impl FnMut(usize, usize, Pattern),
 ) {
-    for (states, (at, from, lane)) in states.iter().zip(parts) {
+    for (states, (at, from, lane)) in states.iter().zip(lanes) {
         let mut mask = a.specials(states);
         if block < BLOCK {
             mask &= (1u64 << block) - 1;
