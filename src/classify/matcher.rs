@@ -797,10 +797,9 @@ fn report_block<const N: usize, A: Steps>(
 fn transpose(bytes: &[u8], at: &[usize; LANES], m: usize, rows: &mut Vec<u8>) {
     use wide::u8x16;
     rows.clear();
-    rows.resize(m * LANES, 0);
-    let mut blocks = rows.chunks_exact_mut(16 * LANES);
-    for (c, out) in blocks.by_ref().enumerate() {
-        let j = 16 * c;
+    rows.reserve(m * LANES);
+    let whole = m - m % 16;
+    for j in (0..whole).step_by(16) {
         let mut v: [u8x16; LANES] =
             std::array::from_fn(|k| u8x16::new(bytes[at[k] + j..][..16].try_into().expect("16 bytes")));
         for _ in 0..3 {
@@ -813,15 +812,10 @@ fn transpose(bytes: &[u8], at: &[usize; LANES], m: usize, rows: &mut Vec<u8>) {
                 }
             });
         }
-        for (o, x) in out.chunks_exact_mut(16).zip(v) {
-            o.copy_from_slice(&x.to_array());
-        }
+        v.iter().for_each(|x| rows.extend_from_slice(&x.to_array()));
     }
-    let done = m - blocks.into_remainder().len() / LANES;
-    for j in done..m {
-        for k in 0..LANES {
-            rows[j * LANES + k] = bytes[at[k] + j];
-        }
+    for j in whole..m {
+        rows.extend(at.iter().map(|&from| bytes[from + j]));
     }
 }
 
